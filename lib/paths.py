@@ -1,0 +1,75 @@
+"""Where the study reads data and writes results.
+
+Every path is resolved from the project root, never from the working
+directory, because papermill runs notebooks in the caller's directory and
+nbval in the notebook's.
+
+Data are looked up, in order, in ``$LATENT_NAS_DATA`` (if set), the project's
+``data/`` folder and ``../shared/data`` beside the project.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""Root of the repository (the folder holding ``lib/``)."""
+
+DATA_ENV_VAR = "LATENT_NAS_DATA"
+RESULTS_ENV_VAR = "LATENT_NAS_RESULTS"
+
+
+def data_dirs() -> list[Path]:
+    """Returns the folders searched for benchmark files, in priority order."""
+    dirs = []
+    if os.environ.get(DATA_ENV_VAR):
+        dirs.append(Path(os.environ[DATA_ENV_VAR]).expanduser().resolve())
+    dirs.append(PROJECT_ROOT / "data")
+    dirs.append((PROJECT_ROOT.parent / "shared" / "data").resolve())
+    return dirs
+
+
+def find_data_file(relative: str | Path) -> Path | None:
+    """Finds a data file in the first data folder that holds it.
+
+    Args:
+        relative: Path below a data folder, e.g. ``"nb201/nb201_cells.csv.gz"``.
+
+    Returns:
+        The absolute path, or ``None`` when no data folder has the file.
+    """
+    for folder in data_dirs():
+        candidate = folder / relative
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def writable_data_dir() -> Path:
+    """Returns the folder that imports and caches write to (created on demand).
+
+    This is ``$LATENT_NAS_DATA`` when set, else the project's ``data/``; the
+    read-only ``../shared/data`` is never written.
+    """
+    if os.environ.get(DATA_ENV_VAR):
+        folder = Path(os.environ[DATA_ENV_VAR]).expanduser().resolve()
+    else:
+        folder = PROJECT_ROOT / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def cache_dir() -> Path:
+    """Returns the folder for derived caches (tensors, checkpoints)."""
+    folder = writable_data_dir() / "cache"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def results_dir(*parts: str) -> Path:
+    """Returns (and creates) a folder under ``results/`` (or ``$LATENT_NAS_RESULTS``)."""
+    root = Path(os.environ.get(RESULTS_ENV_VAR) or PROJECT_ROOT / "results")
+    folder = root.joinpath(*parts)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
