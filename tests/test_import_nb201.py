@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import bz2
+import datetime
+import io
 import os
 import pickle
 import warnings
@@ -200,6 +202,28 @@ def test_pth_with_numeric_hp_keys(tmp_path):
     assert table.loc[1, "e12_cifar10_val"] == pytest.approx(expected_mean(1, "cifar10-valid", "x-valid", (777, 888), 12))
 
 
+def test_pth_with_numpy1_scalar_names(tmp_path):
+    buffer = io.BytesIO()
+    data = {"meta_archs": ARCHS[:1], "arch2infos": {0: {"200": arch_results(0, 200, FULL_SEEDS)}}}
+    torch.save(data, buffer, _use_new_zipfile_serialization=False)
+    raw = buffer.getvalue().replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert b"numpy.core.multiarray" in raw
+    path = tmp_path / "bench.pth"
+    path.write_bytes(raw)
+    table = import_quietly(path)
+    assert table.loc[0, "e200_cifar10valid_val_naslib"] == pytest.approx(80.0 + 3.5 / 3)
+
+
+def test_single_pbz2_benchmark_file(tmp_path):
+    path = tmp_path / "NATS-tss-v1_0-3ffb9.pickle.pbz2"
+    arch2infos = {cell: {"12": arch_results(cell, 12, LESS_SEEDS_NATS), "200": arch_results(cell, 200, FULL_SEEDS)}
+                  for cell in (1, 2, 0)}
+    pickle_pbz2({"meta_archs": ARCHS, "arch2infos": arch2infos, "evaluated_indexes": {0, 1, 2}}, path)
+    table = import_quietly(path)
+    check_common(table)
+    assert table.loc[0, "e12_imagenet_val"] == pytest.approx(final_acc(0, "ImageNet16-120", "x-valid", 777, 12))
+
+
 def test_pth_warns_before_unpickling(tmp_path):
     path = write_pth(tmp_path / "bench.pth")
     with pytest.warns(UntrustedPickleWarning, match="can execute arbitrary code") as record:
@@ -301,6 +325,14 @@ def test_restricted_unpickler_refuses_unknown_globals(tmp_path):
     pickle_pbz2({"200": _Payload()}, directory / "000001.pickle.pbz2")
     with pytest.raises(ValueError, match="refused to load global posix.getpid|refused to load global os.getpid"):
         import_quietly(directory)
+
+
+def test_allow_unsafe_pickle_loads_other_globals(tmp_path):
+    directory = write_nats_dir(tmp_path)
+    pickle_pbz2({"meta_archs": ARCHS, "created": datetime.date(2020, 8, 31)}, directory / "meta.pickle.pbz2")
+    with pytest.raises(ValueError, match="refused to load global datetime.date"):
+        import_quietly(directory)
+    check_common(import_quietly(directory, allow_unsafe_pickle=True))
 
 
 def test_pth_loader_refuses_unknown_globals(tmp_path):

@@ -1,0 +1,15 @@
+"""Shared fixtures; tests needing ../shared/data skip with a reason when it is absent."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib.paths import find_data_file
+
+HAS_NB201 = find_data_file("nb201/nb201_cells.csv.gz") is not None or find_data_file("nb201/nb201_cells.parquet") is not None
+HAS_NB101 = find_data_file("nb101/nb101_20k_metrics.csv.gz") is not None
+HAS_NB101_ALL = find_data_file("nb101/nb101_cells.csv.gz") is not None
+
+needs_nb201 = pytest.mark.skipif(not HAS_NB201, reason="NB201 table not found (put ../shared/data beside the project)")
+needs_nb101 = pytest.mark.skipif(not HAS_NB101, reason="NB101 metrics table not found (../shared/data/nb101)")
+needs_nb101_all = pytest.mark.skipif(not HAS_NB101_ALL, reason="NB101 structures table not found (../shared/data/nb101)")
