@@ -55,6 +55,10 @@ class SearchSpace(ABC):
         """
         return self.validate(cell).fingerprint()
 
+    def describe(self, cell: Cell) -> str:
+        """The native form as one line of text (for tables and trajectories)."""
+        return str(self.to_native(cell))
+
     def is_valid(self, cell: Cell) -> bool:
         """Whether ``cell`` belongs to the space (no exception)."""
         try:

@@ -76,6 +76,11 @@ class NB101Space(SearchSpace):
         """NAS-Bench-101's module hash of the pruned cell."""
         return self.validate(cell).fingerprint(_HASH_LABELS)
 
+    def describe(self, cell: Cell) -> str:
+        """``"<upper-triangle bits>/<op codes>"`` as in the study's tables, e.g. ``"0110001101/0,2,1"``."""
+        row = self.to_table_row(self.validate(cell))
+        return f"{row['adj_upper_bits']}/{row['ops']}"
+
     def sample(self, rng: np.random.Generator) -> Cell:
         """Uniform random matrix and ops, redrawn until valid (the benchmark's ``random_spec``)."""
         while True:
