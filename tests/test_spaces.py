@@ -31,14 +31,14 @@ def test_native_round_trip_and_encoding(space, seed):
     assert space.key(space.decode(ops, adj)) == space.key(cell)
 
 
-@pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
+@pytest.mark.parametrize("space", [s for s in SPACES if s.name != "darts"], ids=lambda s: s.name)
 @given(seed=seeds)
 @settings(max_examples=15, deadline=None)
 def test_key_invariant_under_renumbering(space, seed):
+    # DARTS cells are positional (numbering says which operations form an intermediate node);
+    # their invariance is the swap within a pair, tested with the genotype round trip.
     rng = np.random.default_rng(seed)
     cell = space.sample(rng)
-    if space.name == "darts":
-        pytest.skip("DARTS cells are positional: node numbering carries the grouping into intermediate nodes")
     interior = list(range(1, cell.num_nodes - 1))
     rng.shuffle(interior)
     permuted = cell.permute([0, *interior, cell.num_nodes - 1])
