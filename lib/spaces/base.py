@@ -9,7 +9,7 @@ lists neighbours. Search methods only talk to this interface.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -74,6 +74,20 @@ class SearchSpace(ABC):
     @abstractmethod
     def neighbours(self, cell: Cell) -> list[Cell]:
         """All valid cells one edit away (one operation or one edge changed)."""
+
+    def _distinct_valid(self, cell: Cell, candidates: Iterable[Callable[[], Cell]]) -> list[Cell]:
+        """Builds each candidate, keeps the valid ones whose key differs from ``cell``'s, one per key."""
+        own = self.key(cell)
+        found: dict[str, Cell] = {}
+        for build in candidates:
+            try:
+                candidate = self.validate(build())
+            except InvalidCellError:
+                continue
+            key = self.key(candidate)
+            if key != own:
+                found.setdefault(key, candidate)
+        return list(found.values())
 
     def mutate(self, cell: Cell, rng: np.random.Generator) -> Cell:
         """Returns a random neighbour of ``cell``."""

@@ -19,6 +19,7 @@ node, which keeps the conversion lossless.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 
@@ -135,21 +136,12 @@ class DartsSpace(SearchSpace):
     def neighbours(self, cell: Cell) -> list[Cell]:
         """Cells with one operation or one input of one pair changed."""
         pairs = self.to_native(cell)
-        found: dict[str, Cell] = {}
-        own = self.key(cell)
+        candidates = []
         for p, (op, src) in enumerate(pairs):
             options = [(o, src) for o in OPERATIONS if o != op]
             options += [(op, s) for s in range(2 + p // 2) if s != src]
-            for option in options:
-                new = pairs[:p] + [option] + pairs[p + 1 :]
-                try:
-                    candidate = self.from_native(new)
-                except InvalidCellError:
-                    continue
-                key = self.key(candidate)
-                if key != own:
-                    found.setdefault(key, candidate)
-        return list(found.values())
+            candidates += [partial(self.from_native, pairs[:p] + [option] + pairs[p + 1 :]) for option in options]
+        return self._distinct_valid(cell, candidates)
 
     def sample_genotype(self, rng: np.random.Generator) -> dict[str, Genotype]:
         """A full network genotype: ``{"normal": pairs, "reduce": pairs}``."""

@@ -10,6 +10,7 @@ benchmark's own module hash.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 
@@ -94,30 +95,20 @@ class NB101Space(SearchSpace):
     def neighbours(self, cell: Cell) -> list[Cell]:
         """Cells with one interior op changed or one edge flipped, deduplicated by key."""
         cell = self.validate(cell)
-        found: dict[str, Cell] = {}
-        own = self.key(cell)
         n = cell.num_nodes
+        candidates = []
         for v in range(1, n - 1):
             for op in self.operations:
                 if op != cell.ops[v]:
                     ops = list(cell.ops)
                     ops[v] = op
-                    self._add(found, own, Cell(cell.adjacency, ops))
+                    candidates.append(partial(Cell, cell.adjacency, ops))
         for i in range(n):
             for j in range(i + 1, n):
                 adj = np.array(cell.adjacency)
                 adj[i, j] = 1 - adj[i, j]
-                self._add(found, own, Cell(adj, cell.ops))
-        return list(found.values())
-
-    def _add(self, found: dict[str, Cell], own: str, candidate: Cell) -> None:
-        try:
-            valid = self.validate(candidate)
-        except InvalidCellError:
-            return
-        key = self.key(valid)
-        if key != own:
-            found.setdefault(key, valid)
+                candidates.append(partial(Cell, adj, cell.ops))
+        return self._distinct_valid(cell, candidates)
 
     @staticmethod
     def table_native(adj_upper_bits: str, ops_codes: str | float, num_vertices: int) -> tuple[np.ndarray, list[str]]:

@@ -15,6 +15,7 @@ architecture query the same measurement.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
 
 import numpy as np
 
@@ -137,25 +138,15 @@ class NBGraphSpace(SearchSpace):
     def neighbours(self, cell: Cell) -> list[Cell]:
         """Cells with one layer's operation or one layer's input changed, deduplicated by key."""
         link, ops = self.to_native(cell)
-        own = self.key(cell)
-        found: dict[str, Cell] = {}
         candidates = []
         for i in range(NUM_LAYERS):
             for op in self.operations:
                 if op != ops[i]:
-                    candidates.append((link, ops[:i] + [op] + ops[i + 1 :]))
+                    candidates.append(partial(link_ops_to_cell, link, ops[:i] + [op] + ops[i + 1 :]))
             for src in range(i + 1):
                 if src != link[i]:
-                    candidates.append((link[:i] + [src] + link[i + 1 :], ops))
-        for new_link, new_ops in candidates:
-            try:
-                new = self.validate(link_ops_to_cell(new_link, new_ops))
-            except InvalidCellError:
-                continue
-            key = self.key(new)
-            if key != own:
-                found.setdefault(key, new)
-        return list(found.values())
+                    candidates.append(partial(link_ops_to_cell, link[:i] + [src] + link[i + 1 :], ops))
+        return self._distinct_valid(cell, candidates)
 
     @staticmethod
     def decode_key(key: int | str) -> tuple[list[int], list[str]]:
