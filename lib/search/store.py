@@ -1,0 +1,139 @@
+"""Stored search runs under ``results/runs/``, one JSON file per run.
+
+A run is keyed by (benchmark, dataset, method, budget, seed, config hash) and
+lives at ``<root>/<benchmark>/<dataset>/<method>/b<budget>_s<seed>_<hash>.json``.
+The folder listing is the index; there is no shared index file to corrupt.
+
+* A rerun with the same key loads the stored run instead of searching.
+* A smaller budget is served from the prefix of a stored larger run when the
+  method is anytime (all baselines are): sweeps record the largest budget only.
+* Writers never see half a file: each run is written to a temporary file in
+  the same folder and renamed over the target (``os.replace`` is atomic on
+  POSIX). Two sweeps that compute the same run write equivalent files (same
+  queries, different wall times) and the last rename wins; nothing is lost.
+* An interrupted sweep leaves only complete runs (and possibly hidden
+  ``.*.tmp`` files, which are ignored), so rerunning it resumes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lib.paths import results_dir
+from lib.search.harness import config_hash, parse_benchmark, run_search
+from lib.search.registry import get_method, resolve_hyperparameters
+from lib.search.trajectory import Trajectory
+
+_NAME = re.compile(r"^b(?P<budget>\d+)_s(?P<seed>-?\d+)_(?P<hash>[0-9a-f]+)\.json$")
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """Identity of a stored run."""
+
+    benchmark: str
+    dataset: str
+    method: str
+    budget: int
+    seed: int
+    config_hash: str
+
+
+class ResultStore:
+    """A folder of stored runs.
+
+    Args:
+        root: The folder; default ``results/runs`` (``$LATENT_NAS_RESULTS/runs``).
+    """
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else results_dir("runs")
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: RunKey) -> Path:
+        return (self.root / key.benchmark / key.dataset / key.method
+                / f"b{key.budget}_s{key.seed}_{key.config_hash}.json")  # fmt: skip
+
+    @staticmethod
+    def key(benchmark: str, dataset: str, method: str, budget: int, seed: int, **hyperparameters: Any) -> RunKey:
+        """The key of a run, with the hyper-parameters resolved against the method's defaults."""
+        resolved = resolve_hyperparameters(method, hyperparameters)
+        return RunKey(benchmark, dataset, method, int(budget), int(seed), config_hash(method, resolved))
+
+    @staticmethod
+    def key_of(trajectory: Trajectory) -> RunKey:
+        m = trajectory.metadata
+        return RunKey(m["benchmark"], m["dataset"], m["method"], int(m["budget"]), int(m["seed"]), m["config_hash"])
+
+    def put(self, trajectory: Trajectory) -> Path:
+        """Saves a run atomically (replacing an equivalent stored one)."""
+        return trajectory.save(self.path(self.key_of(trajectory)))
+
+    def get(self, key: RunKey, *, allow_prefix: bool = True) -> Trajectory | None:
+        """The stored run with this key, or its prefix from a larger stored run, or ``None``.
+
+        Args:
+            allow_prefix: Serve a smaller budget from the smallest stored larger
+                run of an anytime method.
+        """
+        exact = self.path(key)
+        if exact.exists():
+            return Trajectory.load(exact)
+        if not allow_prefix or not getattr(get_method(key.method), "anytime", True):
+            return None
+        larger = [k for k in self._keys_like(key) if k.budget > key.budget]
+        if not larger:
+            return None
+        source = min(larger, key=lambda k: k.budget)
+        return Trajectory.load(self.path(source)).prefix(key.budget)
+
+    def has(self, key: RunKey, *, allow_prefix: bool = True) -> bool:
+        """Whether :meth:`get` would find the run (without loading it)."""
+        if self.path(key).exists():
+            return True
+        if not allow_prefix or not getattr(get_method(key.method), "anytime", True):
+            return False
+        return any(k.budget > key.budget for k in self._keys_like(key))
+
+    def _keys_like(self, key: RunKey) -> list[RunKey]:
+        return [k for k in self.keys(key.benchmark, key.dataset, key.method)
+                if k.seed == key.seed and k.config_hash == key.config_hash]  # fmt: skip
+
+    def run(self, benchmark: Any, method: str, budget: int, seed: int, **hyperparameters: Any) -> Trajectory:
+        """The stored run if there is one, else runs the search and stores it.
+
+        Args:
+            benchmark: A :class:`~lib.benchmark.Benchmark` or ``"name:dataset"``.
+        """
+        bench = parse_benchmark(benchmark)
+        key = self.key(bench.name, bench.dataset, method, budget, seed, **hyperparameters)
+        found = self.get(key)
+        if found is not None:
+            return found
+        trajectory = run_search(bench, method, budget, seed, **hyperparameters)
+        self.put(trajectory)
+        return trajectory
+
+    def keys(self, benchmark: str | None = None, dataset: str | None = None, method: str | None = None) -> list[RunKey]:
+        """Keys of every stored run matching the filters, sorted."""
+        found = []
+        pattern = f"{benchmark or '*'}/{dataset or '*'}/{method or '*'}/b*_s*_*.json"
+        for path in self.root.glob(pattern):
+            match = _NAME.match(path.name)
+            if match:
+                bench, ds, meth = path.parts[-4:-1]
+                found.append(RunKey(bench, ds, meth, int(match["budget"]), int(match["seed"]), match["hash"]))
+        return sorted(found, key=lambda k: (k.benchmark, k.dataset, k.method, k.config_hash, k.seed, k.budget))
+
+    def load_all(self, benchmark: str | None = None, dataset: str | None = None,
+                 method: str | None = None) -> Iterator[Trajectory]:  # fmt: skip
+        """Every stored run matching the filters."""
+        for key in self.keys(benchmark, dataset, method):
+            yield Trajectory.load(self.path(key))
+
+    def __repr__(self) -> str:
+        return f"ResultStore({self.root})"

@@ -1,0 +1,318 @@
+"""Runs a grid of searches (benchmark × dataset × method × seed) and stores every run.
+
+    python -m lib.sweep --benchmark nb201 --datasets cifar10,cifar100 \\
+        --methods random,evolution --seeds 0-9 --budgets 50,100,150,200 --workers 2
+
+Each (benchmark, dataset, method, seed) is run once, at the largest budget;
+the smaller budgets are prefixes of that run (every baseline is anytime, see
+:mod:`lib.search.store`). Runs already stored are skipped, so an interrupted
+sweep resumes where it stopped. Execution:
+
+* default — a local process pool (``concurrent.futures``) of ``--workers``;
+* ``--local-cluster`` — a Dask ``LocalCluster`` on this machine;
+* ``--scheduler tcp://host:8786`` — an existing Dask cluster (its workers
+  need this project installed; results travel back to this process, which
+  writes them, so workers need no shared filesystem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lib.benchmark import DEFAULT_DATASET, available_benchmarks
+from lib.search.registry import available_methods, get_method
+from lib.search.store import ResultStore, RunKey
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep."""
+
+    benchmark: str
+    dataset: str
+    method: str
+    budget: int
+    seed: int
+    hyperparameters: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def key(self) -> RunKey:
+        return ResultStore.key(self.benchmark, self.dataset, self.method, self.budget, self.seed,
+                               **self.hyperparameters)  # fmt: skip
+
+    def label(self) -> str:
+        return f"{self.benchmark}/{self.dataset}/{self.method}/b{self.budget}/s{self.seed}"
+
+
+def parse_int_list(text: str) -> list[int]:
+    """``"0-3,7"`` → ``[0, 1, 2, 3, 7]`` (sorted, unique).
+
+    Raises:
+        ValueError: A part is not an integer or an ``a-b`` range with a ≤ b.
+    """
+    values: set[int] = set()
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            if sep and lo:
+                start, stop = int(lo), int(hi)
+                if stop < start:
+                    raise ValueError
+                values.update(range(start, stop + 1))
+            else:
+                values.add(int(part))
+        except ValueError:
+            raise ValueError(f"{part!r} is not an integer or a range like 0-9") from None
+    if not values:
+        raise ValueError(f"no integers in {text!r}")
+    return sorted(values)
+
+
+def parse_benchmarks(benchmarks: str, datasets: str | None = None) -> list[tuple[str, str]]:
+    """``"nb201,nbgraph:cora"`` (+ ``datasets`` for entries without ``:``) → ``[(name, dataset), ...]``.
+
+    ``datasets="all"`` takes every dataset of each benchmark.
+
+    Raises:
+        ValueError: Unknown benchmark or dataset.
+    """
+    known = available_benchmarks()
+    pairs: list[tuple[str, str]] = []
+    for entry in [e.strip() for e in benchmarks.split(",") if e.strip()]:
+        name, _, dataset = entry.partition(":")
+        name = name.lower()
+        if name not in known:
+            raise ValueError(f"unknown benchmark {name!r}; known: {sorted(known)}")
+        if dataset:
+            chosen = [dataset]
+        elif datasets == "all":
+            chosen = list(known[name])
+        elif datasets:
+            chosen = [d.strip() for d in datasets.split(",") if d.strip()]
+        else:
+            chosen = [DEFAULT_DATASET.get(name, known[name][0])]
+        for ds in chosen:
+            if ds not in known[name]:
+                raise ValueError(f"{name} has no dataset {ds!r}; choose from {list(known[name])}")
+            pairs.append((name, ds))
+    return list(dict.fromkeys(pairs))
+
+
+def build_grid(
+    pairs: Iterable[tuple[str, str]],
+    methods: Iterable[str],
+    seeds: Iterable[int],
+    budgets: Iterable[int],
+    hyperparameters: dict[str, dict[str, Any]] | None = None,
+) -> list[RunSpec]:
+    """The runs of a sweep: one per (benchmark, dataset, method, seed).
+
+    Anytime methods run once at the largest budget (smaller budgets are its
+    prefixes); a method that is not anytime runs at every budget.
+    """
+    budgets = sorted(set(int(b) for b in budgets))
+    grid = []
+    for name, dataset in pairs:
+        for method in methods:
+            hps = dict((hyperparameters or {}).get(method, {}))
+            runs_at = [budgets[-1]] if getattr(get_method(method), "anytime", True) else budgets
+            for seed in seeds:
+                for budget in runs_at:
+                    grid.append(RunSpec(name, dataset, method, budget, int(seed), hps))
+    return grid
+
+
+_BENCHMARKS: dict[tuple[str, str], Any] = {}
+
+
+def execute(spec: RunSpec) -> str:
+    """Runs one search in a worker and returns the trajectory as JSON text.
+
+    Benchmarks are loaded once per worker process. The caller stores the
+    result, so workers on a cluster need no access to the results folder.
+    """
+    from lib.benchmark import load_benchmark
+    from lib.search.harness import run_search
+
+    pair = (spec.benchmark, spec.dataset)
+    if pair not in _BENCHMARKS:
+        _BENCHMARKS[pair] = load_benchmark(*pair)
+    return run_search(_BENCHMARKS[pair], spec.method, spec.budget, spec.seed, **spec.hyperparameters).to_json()
+
+
+@dataclass
+class SweepReport:
+    """What a sweep did."""
+
+    total: int
+    skipped: int
+    completed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+    def __str__(self) -> str:
+        text = (f"{self.total} runs: {self.skipped} already stored, {len(self.completed)} run now, "
+                f"{len(self.failed)} failed, {self.wall_time_s:.1f} s")  # fmt: skip
+        for label, error in self.failed.items():
+            text += f"\n  FAILED {label}: {error}"
+        return text
+
+
+def run_sweep(
+    grid: list[RunSpec],
+    store: ResultStore | None = None,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    local_cluster: bool = False,
+    dask_processes: bool = True,
+    progress: bool = True,
+) -> SweepReport:
+    """Runs the grid's missing runs and stores them.
+
+    Args:
+        grid: Runs from :func:`build_grid`.
+        store: Where runs are stored (default ``results/runs``).
+        workers: Parallel workers (1 runs in this process; ignored with ``scheduler``).
+        scheduler: Address of a Dask scheduler to run on.
+        local_cluster: Start a Dask ``LocalCluster`` of ``workers`` workers.
+        dask_processes: Whether the local cluster's workers are processes
+            (``False``: threads in this process; for quick tests).
+        progress: Show a tqdm progress bar.
+
+    Returns:
+        A :class:`SweepReport`; failed runs are listed, not raised.
+    """
+    from tqdm.auto import tqdm
+
+    store = store or ResultStore()
+    started = time.perf_counter()
+    todo = [spec for spec in grid if not store.has(spec.key())]
+    report = SweepReport(total=len(grid), skipped=len(grid) - len(todo))
+    bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress or not todo)
+
+    def finish(spec: RunSpec, result: str | None, error: BaseException | None) -> None:
+        if error is not None:
+            report.failed[spec.label()] = f"{type(error).__name__}: {error}"
+        else:
+            from lib.search.trajectory import Trajectory
+
+            store.put(Trajectory.from_dict(json.loads(result)))
+            report.completed.append(spec.label())
+        bar.update(1)
+
+    if todo and (scheduler or local_cluster):
+        _run_dask(todo, finish, workers=workers, scheduler=scheduler, processes=dask_processes)
+    elif todo and workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(execute, spec): spec for spec in todo}
+            for future in as_completed(futures):
+                error = future.exception()
+                finish(futures[future], None if error else future.result(), error)
+    else:
+        for spec in todo:
+            try:
+                result = execute(spec)
+            except Exception as exc:  # reported, the sweep goes on
+                finish(spec, None, exc)
+            else:
+                finish(spec, result, None)
+    bar.close()
+    report.wall_time_s = time.perf_counter() - started
+    return report
+
+
+def _run_dask(todo: list[RunSpec], finish: Callable, *, workers: int, scheduler: str | None, processes: bool) -> None:
+    from distributed import Client, LocalCluster, as_completed as dask_completed
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=processes,
+                               dashboard_address=None)  # fmt: skip
+        client = Client(cluster)
+    try:
+        futures = {client.submit(execute, spec, pure=False, key=f"run-{spec.label()}-{spec.key().config_hash}"): spec
+                   for spec in todo}  # fmt: skip
+        for future in dask_completed(list(futures)):
+            spec = futures[future]
+            if future.status == "error":
+                finish(spec, None, future.exception())
+            else:
+                finish(spec, future.result(), None)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _parse_hyperparameters(items: list[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        method, _, param = name.partition(".")
+        if not value or not param:
+            raise ValueError(f"--hp expects METHOD.NAME=VALUE (VALUE as JSON), got {item!r}")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        found.setdefault(method, {})[param] = parsed
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.sweep", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--benchmark", "--benchmarks", dest="benchmarks", default="nbgraph",
+                        help="benchmarks, comma separated; NAME or NAME:DATASET (default nbgraph)")
+    parser.add_argument("--datasets", default=None,
+                        help="datasets for benchmarks given without ':' (comma separated, or 'all')")
+    parser.add_argument("--methods", default="random,evolution,local_search,bananas")
+    parser.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,1,5")
+    parser.add_argument("--budgets", default="200", help="query budgets; anytime methods run at the largest")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--scheduler", default=None, help="address of a Dask scheduler, e.g. tcp://host:8786")
+    parser.add_argument("--local-cluster", action="store_true", help="run on a Dask LocalCluster")
+    parser.add_argument("--results-root", default=None, help="folder of stored runs (default results/runs)")
+    parser.add_argument("--hp", action="append", default=[], metavar="METHOD.NAME=VALUE",
+                        help="hyper-parameter override, repeatable (VALUE is JSON)")
+    parser.add_argument("--dry-run", action="store_true", help="list the runs that would execute and stop")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        pairs = parse_benchmarks(args.benchmarks, args.datasets)
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        unknown = sorted(set(methods) - set(available_methods()))
+        if unknown:
+            raise ValueError(f"unknown method(s) {unknown}; known: {available_methods()}")
+        grid = build_grid(pairs, methods, parse_int_list(args.seeds), parse_int_list(args.budgets),
+                          _parse_hyperparameters(args.hp))  # fmt: skip
+    except (ValueError, TypeError) as exc:
+        parser.error(str(exc))
+    store = ResultStore(Path(args.results_root) if args.results_root else None)
+    if args.dry_run:
+        for spec in grid:
+            print(("stored  " if store.has(spec.key()) else "to run  ") + spec.label())
+        return 0
+    report = run_sweep(grid, store, workers=args.workers, scheduler=args.scheduler,
+                       local_cluster=args.local_cluster, progress=not args.no_progress)  # fmt: skip
+    print(report)
+    print(f"results in {store.root}")
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
