@@ -59,21 +59,24 @@ def register_method(name: str):
     return decorate
 
 
+METHOD_MODULES = ("lib.arch2vec.search",)
+"""Modules outside :mod:`lib.search` that register search methods when imported."""
+
+
 def _discover() -> None:
-    """Imports every module of :mod:`lib.search` once, so their methods register."""
+    """Imports every module of :mod:`lib.search` and :data:`METHOD_MODULES` once, so their methods register."""
     global _DISCOVERED
     if _DISCOVERED:
         return
     _DISCOVERED = True
     import lib.search as package
 
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name.startswith("_"):
-            continue
+    modules = [f"lib.search.{i.name}" for i in pkgutil.iter_modules(package.__path__) if not i.name.startswith("_")]
+    for module in modules + list(METHOD_MODULES):
         try:
-            importlib.import_module(f"lib.search.{info.name}")
+            importlib.import_module(module)
         except Exception as exc:  # one broken module must not hide the others
-            warnings.warn(f"lib.search.{info.name} could not be imported ({exc}); its methods are unavailable")
+            warnings.warn(f"{module} could not be imported ({exc}); its methods are unavailable")
 
 
 def get_method(name: str) -> type:

@@ -1,0 +1,327 @@
+"""What a pretrained latent space is worth: Table-1 metrics, smoothness, predictive power.
+
+* :func:`reconstruction_metrics` — held-out cells decoded from their posterior
+  means: whole cell exactly right, operations right, edges right;
+* :func:`prior_validity` — decode ``z`` drawn per node from ``N(mean, std)`` of
+  the training posteriors (the authors' protocol): the share of valid cells
+  and the share of distinct architectures among them;
+* :func:`edit_distance_pairs` — latent L2 distance against graph edit distance;
+* :func:`predictive_power` — a regressor fitted on a few hundred encoded cells
+  predicts the rest (RMSE, Pearson r, Kendall τ).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from lib.arch2vec.config import Arch2VecConfig
+from lib.arch2vec.model import Encoder
+from lib.arch2vec.train import Pretrained, embed_tensors
+from lib.cell import Cell
+from lib.errors import InvalidCellError
+from lib.spaces import SearchSpace
+from lib.spaces.darts import SECOND_INPUT
+
+
+def node_labels(ops: torch.Tensor, threshold: float | None = None) -> torch.Tensor:
+    """``(..., N, V)`` scores → ``(..., N)`` vocabulary indices (argmax).
+
+    With a ``threshold`` (targets: ``0.5``), a row none of whose entries
+    reaches it is padding, labelled ``-1``. Decoded rows are read by plain
+    argmax, as the authors do: a decoded node that lies on no input→output
+    path is removed by :func:`decode_cells`, which is how padding disappears.
+    """
+    values, index = ops.max(dim=-1)
+    if threshold is None:
+        return index
+    return torch.where(values >= threshold, index, torch.full_like(index, -1))
+
+
+def edge_matrix(adj: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Edge probabilities or a 0/1 adjacency → the 0/1 strict upper triangle (int8)."""
+    return (adj >= threshold).to(torch.int8).triu(1)
+
+
+def _on_a_path(adj: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """Nodes on a path from a source (node 0, or a second input) to the last node of an upper-triangular adjacency."""
+    n = len(adj)
+    forward = sources.copy()
+    forward[0] = True
+    backward = np.zeros(n, dtype=bool)
+    backward[-1] = True
+    for v in range(1, n):
+        forward[v] |= bool((adj[:v, v] > 0)[forward[:v]].any())
+    for v in range(n - 2, -1, -1):
+        backward[v] = bool((adj[v, v + 1 :] > 0)[backward[v + 1 :]].any())
+    return forward & backward
+
+
+def decode_cells(space: SearchSpace, labels: torch.Tensor, edges: torch.Tensor) -> list[Cell | None]:
+    """Builds cells from decoded labels and edges; ``None`` where the result is not a cell of the space.
+
+    Padding rows (label ``-1``) are dropped, then every node that lies on no
+    path from the input (first node) to the output (last node) is removed,
+    as NAS-Bench-101's ``ModelSpec`` prunes (DARTS' second input counts as a
+    source); what is left must pass
+    ``space.validate``.
+
+    Args:
+        space: The space the cells must belong to.
+        labels: ``(B, N)`` from :func:`node_labels`.
+        edges: ``(B, N, N)`` from :func:`edge_matrix`.
+    """
+    vocab = space.vocabulary
+    second_input = vocab.index(SECOND_INPUT) if SECOND_INPUT in vocab else -2  # DARTS' c_(k-1) is a source too
+    cells: list[Cell | None] = []
+    for lab, adj in zip(labels.cpu().numpy(), edges.cpu().numpy()):
+        keep = np.flatnonzero(lab >= 0)
+        adj, lab = adj[np.ix_(keep, keep)], lab[keep]
+        if len(lab) < 2:
+            cells.append(None)
+            continue
+        keep = np.flatnonzero(_on_a_path(adj, lab == second_input))
+        try:
+            cell = Cell(adj[np.ix_(keep, keep)], [vocab[int(i)] for i in lab[keep]])
+            cells.append(space.validate(cell))
+        except InvalidCellError:
+            cells.append(None)
+    return cells
+
+
+def _keys(space: SearchSpace, cells: list[Cell | None]) -> list[str | None]:
+    return [None if c is None else space.key(c) for c in cells]
+
+
+@torch.no_grad()
+def reconstruction_metrics(pre: Pretrained, ops: torch.Tensor, adj: torch.Tensor, batch_size: int = 4096) -> dict:
+    """Reconstruction of cells from their posterior means (eval mode, no dropout).
+
+    Returns:
+        Percentages: ``reconstruction`` (the decoded cell is the same
+        architecture as the input, by :meth:`SearchSpace.key`),
+        ``ops_accuracy`` (argmax label right, over the real nodes) and
+        ``adj_accuracy`` (upper-triangle entries right, among real nodes),
+        plus ``num_cells``.
+    """
+    model = pre.model.eval()
+    space = pre.space
+    device = next(model.parameters()).device
+    exact = ops_ok = num_nodes = adj_ok = num_pairs = 0
+    for i in range(0, len(ops), batch_size):
+        o, a = ops[i : i + batch_size].to(device), adj[i : i + batch_size].to(device)
+        mu, _ = model.encoder(o, a)
+        ops_prob, adj_prob = model.decoder(mu)
+        target = node_labels(o, threshold=0.5).cpu()
+        labels, edges = node_labels(ops_prob).cpu(), edge_matrix(adj_prob).cpu()
+        real = target >= 0
+        ops_ok += ((labels == target) & real).sum().item()
+        num_nodes += real.sum().item()
+        pair = (real.unsqueeze(-1) & real.unsqueeze(-2)).triu(1)
+        adj_ok += ((edges == edge_matrix(a).cpu()) & pair).sum().item()
+        num_pairs += pair.sum().item()
+        decoded = _keys(space, decode_cells(space, labels, edges))
+        truth = _keys(space, decode_cells(space, target, edge_matrix(a).cpu()))
+        exact += sum(d is not None and d == t for d, t in zip(decoded, truth))
+    n = len(ops)
+    return {"reconstruction": 100 * exact / n, "ops_accuracy": 100 * ops_ok / num_nodes,
+            "adj_accuracy": 100 * adj_ok / num_pairs, "num_cells": n}  # fmt: skip
+
+
+@torch.no_grad()
+def prior_validity(
+    pre: Pretrained, train_ops: torch.Tensor, train_adj: torch.Tensor, num_samples: int = 10_000, seed: int = 0
+) -> dict:
+    """Validity and uniqueness of cells decoded from latent samples.
+
+    Following the authors, ``z`` is drawn per node position and dimension from
+    ``N(mean, std)`` of the posterior means of the training cells.
+
+    Returns:
+        ``validity`` (% of samples that decode to a cell of the space) and
+        ``uniqueness`` (% of distinct architectures among the valid ones, by
+        :meth:`SearchSpace.key`), plus ``num_samples``.
+    """
+    model = pre.model.eval()
+    device = next(model.parameters()).device
+    mus = []
+    for i in range(0, len(train_ops), 4096):
+        mu, _ = model.encoder(train_ops[i : i + 4096].to(device), train_adj[i : i + 4096].to(device))
+        mus.append(mu.cpu())
+    mu = torch.cat(mus)
+    mean, std = mu.mean(0), mu.std(0)
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn((num_samples, *mean.shape), generator=generator) * std + mean
+    ops_prob, adj_prob = model.decoder(z.to(device))
+    cells = decode_cells(pre.space, node_labels(ops_prob), edge_matrix(adj_prob))
+    space = pre.space
+    valid = [c for c in cells if c is not None]
+    keys = {space.key(c) for c in valid}
+    return {"validity": 100 * len(valid) / num_samples,
+            "uniqueness": 100 * len(keys) / len(valid) if valid else float("nan"), "num_samples": num_samples}  # fmt: skip
+
+
+def edit_distance(labels_a: np.ndarray, edges_a: np.ndarray, labels_b: np.ndarray, edges_b: np.ndarray) -> np.ndarray:
+    """Graph edit distance in the padded encoding: differing node labels plus differing edges.
+
+    Works on batches: ``labels`` ``(..., N)``, ``edges`` ``(..., N, N)`` upper triangular.
+    """
+    return (labels_a != labels_b).sum(-1) + (edges_a != edges_b).sum((-1, -2))
+
+
+def edit_distance_pairs(
+    embeddings: np.ndarray, ops: torch.Tensor, adj: torch.Tensor, num_pairs: int, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Random pairs of cells with their edit distance and latent L2 distance (the paper's smoothness check).
+
+    Half of the pairs are an anchor and a random other cell, half an anchor
+    and a cell sharing most of its structure (one to three changes), so that
+    small edit distances are represented.
+
+    Returns:
+        Columns ``edit_distance`` and ``l2``.
+    """
+    labels = node_labels(ops, threshold=0.5).numpy()
+    edges = edge_matrix(adj).numpy()
+    n = len(labels)
+    a = rng.integers(n, size=num_pairs)
+    b = rng.integers(n, size=num_pairs)
+    ged = edit_distance(labels[a], edges[a], labels[b], edges[b])
+    l2 = np.linalg.norm(embeddings[a] - embeddings[b], axis=1)
+    frame = pd.DataFrame({"edit_distance": ged, "l2": l2})
+    near = _near_pairs(labels, edges, embeddings, num_pairs // 2, rng)
+    return pd.concat([frame, near], ignore_index=True)
+
+
+def _near_pairs(labels, edges, embeddings, num_pairs, rng) -> pd.DataFrame:
+    """For anchors, the cells at edit distance ≤ 3 among a random candidate block."""
+    n = len(labels)
+    rows = []
+    block = min(n, 2048)
+    while sum(len(r) for r in rows) < num_pairs:
+        anchor = int(rng.integers(n))
+        cand = rng.choice(n, size=block, replace=False)
+        ged = edit_distance(labels[anchor], edges[anchor], labels[cand], edges[cand])
+        close = cand[(ged > 0) & (ged <= 3)]
+        if len(close) == 0:
+            continue
+        close = close[: max(1, num_pairs // 50)]
+        d = edit_distance(labels[anchor], edges[anchor], labels[close], edges[close])
+        l2 = np.linalg.norm(embeddings[close] - embeddings[anchor], axis=1)
+        rows.append(pd.DataFrame({"edit_distance": d, "l2": l2}))
+    return pd.concat(rows, ignore_index=True).iloc[:num_pairs]
+
+
+def adjacency_encoding(ops: torch.Tensor, adj: torch.Tensor) -> np.ndarray:
+    """The flat baseline encoding: one-hot operations followed by the strict upper triangle."""
+    n = adj.shape[-1]
+    iu = torch.triu_indices(n, n, 1)
+    return torch.cat([ops.flatten(1), adj[:, iu[0], iu[1]]], dim=1).numpy()
+
+
+def regression_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """RMSE, Pearson r and Kendall τ of predictions."""
+    return {"rmse": float(np.sqrt(np.mean((y_true - y_pred) ** 2))),
+            "pearson": float(stats.pearsonr(y_true, y_pred)[0]),
+            "kendall_tau": float(stats.kendalltau(y_true, y_pred)[0])}  # fmt: skip
+
+
+def fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Gaussian-process regression (RBF + white noise, standardised inputs and targets)."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x_train)
+    scale = scaler.scale_
+    scale[scale == 0] = 1.0
+    kernel = ConstantKernel() * RBF(length_scale=np.sqrt(x_train.shape[1])) + WhiteKernel(0.1)
+    gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=seed, n_restarts_optimizer=1)
+    gp.fit(scaler.transform(x_train), y_train)
+    return gp.predict(scaler.transform(x_test))
+
+
+def supervised_embeddings(
+    config: Arch2VecConfig,
+    ops: torch.Tensor,
+    adj: torch.Tensor,
+    train_idx: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    epochs: int = 200,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> np.ndarray:
+    """Embeddings from the same GIN encoder trained supervised (mean-pooled ``mu`` → linear → accuracy).
+
+    The baseline of the "predictive power" comparison: same architecture,
+    trained on the labelled cells only instead of on every cell without labels.
+    """
+    torch.manual_seed(seed)
+    encoder = Encoder(ops.shape[-1], config)
+    head = torch.nn.Linear(config.latent_dim, 1)
+    params = list(encoder.parameters()) + list(head.parameters())
+    optimizer = torch.optim.Adam(params, lr=lr)
+    o, a = ops[torch.as_tensor(train_idx)], adj[torch.as_tensor(train_idx)]
+    y = torch.as_tensor((y_train - y_train.mean()) / (y_train.std() + 1e-8), dtype=torch.float32)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        encoder.train()
+        order = torch.randperm(len(o), generator=generator)
+        for i in range(0, len(o), 32):
+            idx = order[i : i + 32]
+            if len(idx) < 2:
+                continue
+            optimizer.zero_grad()
+            mu, _ = encoder(o[idx], a[idx])
+            loss = torch.nn.functional.mse_loss(head(mu.mean(1)).squeeze(-1), y[idx])
+            loss.backward()
+            optimizer.step()
+    encoder.eval()
+    with torch.no_grad():
+        return torch.cat([encoder(ops[i : i + 4096], adj[i : i + 4096])[0].mean(1)
+                          for i in range(0, len(ops), 4096)]).numpy()  # fmt: skip
+
+
+def predictive_power(
+    features: dict[str, np.ndarray], y: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray, seed: int = 0
+) -> pd.DataFrame:
+    """Fits the same regressor on each encoding's training rows and scores it on the test rows.
+
+    Args:
+        features: ``{encoding name: (num_cells, dim) array}``.
+        y: Accuracy of every cell.
+        train_idx, test_idx: Row indices.
+
+    Returns:
+        One row per encoding with ``rmse``, ``pearson`` and ``kendall_tau``.
+    """
+    rows = []
+    for name, x in features.items():
+        pred = fit_predict(x[train_idx], y[train_idx], x[test_idx], seed=seed)
+        rows.append({"encoding": name, **regression_scores(y[test_idx], pred)})
+    return pd.DataFrame(rows)
+
+
+def embeddings_of(pre: Pretrained, ops: torch.Tensor, adj: torch.Tensor) -> np.ndarray:
+    """Embeddings of dense tensors (alias of :func:`lib.arch2vec.train.embed_tensors`)."""
+    return embed_tensors(pre.model, ops, adj)
+
+
+def table1_row(pre: Pretrained, ops: torch.Tensor, adj: torch.Tensor, num_samples: int = 10_000) -> dict:
+    """The paper's Table-1 numbers of one model: held-out reconstruction, validity and uniqueness."""
+    from lib.arch2vec.train import split_indices
+
+    train_idx, test_idx = split_indices(len(ops), pre.config)
+    held_out = test_idx if len(test_idx) else train_idx
+    rec = reconstruction_metrics(pre, ops[torch.as_tensor(held_out)], adj[torch.as_tensor(held_out)])
+    val = prior_validity(pre, ops[torch.as_tensor(train_idx)], adj[torch.as_tensor(train_idx)], num_samples, pre.config.seed)
+    return {"model": pre.config.label, "space": pre.config.space, **rec, **val}
+
+
+def summarize_pairs(pairs: pd.DataFrame, max_distance: int | None = None) -> pd.DataFrame:
+    """Mean and standard deviation of the L2 distance at each edit distance."""
+    frame = pairs if max_distance is None else pairs[pairs["edit_distance"] <= max_distance]
+    return frame.groupby("edit_distance")["l2"].agg(["mean", "std", "count"]).reset_index()
