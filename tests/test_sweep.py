@@ -70,7 +70,6 @@ def test_process_pool_gives_the_same_runs_as_in_process(tmp_path):
 
 
 def test_tiny_sweep_on_a_dask_local_cluster(tmp_path):
-    pytest.importorskip("distributed")
     grid = build_grid(CORA, ["random", "evolution"], [0, 1], [8])
     store = ResultStore(tmp_path)
     report = run_sweep(grid, store, workers=1, local_cluster=True, dask_processes=False, progress=False)
