@@ -7,14 +7,12 @@ read here: :mod:`lib.importers` converts them once into the tables below.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from lib.errors import CorruptDataError, DataMissingError
-from lib.paths import data_dirs, find_data_file, writable_data_dir
+from lib.paths import atomic_target, data_dirs, find_data_file, writable_data_dir
 
 NB201_TABLE = ("nb201/nb201_cells.parquet", "nb201/nb201_cells.csv.gz")
 NB101_METRICS_TABLE = ("nb101/nb101_metrics.parquet", "nb101/nb101_20k_metrics.csv.gz")
@@ -87,17 +85,9 @@ def read_table(candidates: tuple[str, ...], benchmark: str, required: list[str] 
 
 def write_table_atomic(table: pd.DataFrame, path: Path) -> Path:
     """Writes a Parquet table through a temporary file so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_target(path) as tmp:
         table.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)
 
 
 def load_nb201_table() -> pd.DataFrame:

@@ -20,7 +20,7 @@ import torch
 
 from lib.cell import Cell
 from lib.data import load_nb101_structures_table
-from lib.paths import cache_dir
+from lib.paths import atomic_target, cache_dir
 from lib.spaces import NB101Space, SearchSpace
 from lib.spaces.nb101 import TABLE_CODES
 
@@ -111,9 +111,8 @@ def nb101_structure_tensors(*, use_cache: bool = True) -> dict[str, np.ndarray]:
             ops[rows, 1 : n - 1] = lookup[interior]
     result = {"ops": ops, "adj": adj, "hash": table["hash"].to_numpy().astype(str)}
     if use_cache:
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **result)
-        tmp.replace(path)
+        with atomic_target(path, suffix=".npz") as tmp:
+            np.savez(tmp, **result)
     return result
 
 

@@ -11,6 +11,9 @@ Data are looked up, in order, in ``$LATENT_NAS_DATA`` (if set), the project's
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +21,30 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DATA_ENV_VAR = "LATENT_NAS_DATA"
 RESULTS_ENV_VAR = "LATENT_NAS_RESULTS"
+
+
+@contextmanager
+def atomic_target(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yields a temporary file beside ``path`` to write; on success it is renamed over ``path``.
+
+    The rename is atomic, so readers never see half a file and concurrent
+    writers never share a temporary file; on an error the temporary file is
+    removed and ``path`` is left as it was.
+
+    Args:
+        path: The file to (re)place; its folder is created if missing.
+        suffix: Ending of the temporary name (some writers need ``.npz``, ``.png``, ...).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def data_dirs() -> list[Path]:

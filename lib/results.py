@@ -9,10 +9,8 @@ configuration (with the code version) in ``config.json`` and returns a
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from lib.paths import PROJECT_ROOT, results_dir
+from lib.paths import PROJECT_ROOT, atomic_target, results_dir
 
 
 def code_version() -> str:
@@ -42,15 +40,8 @@ def code_version() -> str:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Writes text through a temporary file in the same folder, then renames it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_target(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 @dataclass
@@ -71,14 +62,8 @@ class RunDir:
         paths = []
         for fmt in formats:
             target = self.path / f"{name}.{fmt}"
-            fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=f".{fmt}")
-            os.close(fd)
-            try:
+            with atomic_target(target, suffix=f".{fmt}") as tmp:
                 fig.savefig(tmp, dpi=150, bbox_inches="tight", format=fmt)
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
             paths.append(target)
         return paths
 

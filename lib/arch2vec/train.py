@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from lib.arch2vec.config import Arch2VecConfig, default_config
 from lib.arch2vec.model import Arch2Vec, vae_loss
 from lib.cell import Cell
 from lib.encoding import encode_dense, nb101_structure_tensors, one_hot_ops
-from lib.paths import cache_dir
+from lib.paths import atomic_target, cache_dir
 from lib.spaces import SearchSpace
 
 CHECKPOINT_VERSION = 1
@@ -78,9 +77,8 @@ def _darts_sample(space: SearchSpace, num_cells: int, seed: int) -> tuple[torch.
         ops, adj_t = encode_dense(space, [space.sample(rng) for _ in range(num_cells)])
         index = np.where(ops.sum(-1).numpy() > 0, ops.argmax(-1).numpy(), -1).astype(np.int8)
         adj = adj_t.numpy().astype(np.int8)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, ops=index, adj=adj)
-        tmp.replace(path)
+        with atomic_target(path, suffix=".npz") as tmp:
+            np.savez(tmp, ops=index, adj=adj)
     return one_hot_ops(index, len(space.vocabulary)), torch.from_numpy(adj.astype(np.float32))
 
 
@@ -189,13 +187,12 @@ def _pretrain(config, data, device, use_cache, progress) -> Pretrained:
     ops, adj = data if data is not None else space_tensors(config)
     model, history = train_model(config, ops, adj, device=device, progress=progress)
     if use_cache:
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # concurrent trainers never share a temporary file
-        torch.save(
-            {"version": CHECKPOINT_VERSION, "config": _config_json(config), "history": json.dumps(history),
-             "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}},
-            tmp,
-        )  # fmt: skip
-        tmp.replace(path)
+        with atomic_target(path) as tmp:  # concurrent trainers never share a temporary file
+            torch.save(
+                {"version": CHECKPOINT_VERSION, "config": _config_json(config), "history": json.dumps(history),
+                 "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}},
+                tmp,
+            )  # fmt: skip
     return Pretrained(model, config, history, path if use_cache else None, False, digest)
 
 

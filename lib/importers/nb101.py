@@ -16,13 +16,13 @@ import binascii
 import json
 import os
 import struct
-import tempfile
 import warnings
 from typing import Any, Iterable
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from lib.data import write_table_atomic
 from lib.errors import CorruptDataError, DataMissingError
 from lib.importers.tfrecord import iter_records
 
@@ -326,20 +326,6 @@ def _build_frame(cells: dict[str, dict[str, Any]], budgets: set[int]) -> pd.Data
                          "num_edges": "int64"})
 
 
-def _write_parquet_atomic(frame: pd.DataFrame, dest: str) -> None:
-    directory = os.path.dirname(os.path.abspath(dest))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".nb101-", suffix=".parquet.tmp", dir=directory)
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def import_nb101_tfrecord(src: str | os.PathLike, dest: str | os.PathLike | None = None,
                           *, progress: bool = True) -> pd.DataFrame:
     """Imports an official NAS-Bench-101 TFRecord file into a per-cell table.
@@ -405,5 +391,5 @@ def import_nb101_tfrecord(src: str | os.PathLike, dest: str | os.PathLike | None
         raise CorruptDataError(f"{path}: contains no NAS-Bench-101 records")
     frame = _build_frame(cells, budgets)
     if dest is not None:
-        _write_parquet_atomic(frame, os.fspath(dest))
+        write_table_atomic(frame, dest)
     return frame

@@ -32,7 +32,6 @@ import codecs
 import functools
 import os
 import pickle
-import tempfile
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -41,6 +40,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from lib.data import write_table_atomic
 from lib.errors import CorruptDataError, DataMissingError
 
 __all__ = ["import_nb201_official", "UntrustedPickleWarning"]
@@ -150,7 +150,7 @@ def import_nb201_official(
         cells = _iter_benchmark_file(path, allow_unsafe_pickle)
     table = _build_table(cells, progress=progress, source=path)
     if dest is not None:
-        _write_parquet_atomic(table, Path(dest))
+        write_table_atomic(table, dest)
     return table
 
 
@@ -451,15 +451,3 @@ def _total_train_time(result: Mapping) -> float | None:
     if not isinstance(times, Mapping) or not times:
         return None
     return float(sum(float(t) for t in times.values()))
-
-
-def _write_parquet_atomic(table: pd.DataFrame, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(handle)
-    try:
-        table.to_parquet(tmp_name, index=False)
-        os.replace(tmp_name, dest)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
