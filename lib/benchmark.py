@@ -91,12 +91,16 @@ class Benchmark:
         except InvalidCellError:
             return False
 
-    def query(self, cell: Cell) -> dict[str, Any]:
+    def query(self, cell: Cell, key: str | None = None) -> dict[str, Any]:
         """Looks up a cell's metrics and counts the query.
 
         Repeated queries of one architecture count once against the budget
         (they cost no extra training), but every call is counted in
         ``num_queries``.
+
+        Args:
+            cell: The architecture.
+            key: ``self.key(cell)``, when the caller has already computed it.
 
         Raises:
             InvalidCellError: The cell is not in the search space.
@@ -104,7 +108,7 @@ class Benchmark:
             BudgetExhaustedError: A new architecture was asked for once the
                 budget of distinct architectures is spent.
         """
-        key = self.key(cell)
+        key = self.key(cell) if key is None else key
         if key not in self.table.index:
             raise NotInBenchmarkError(
                 f"{self.name}/{self.dataset} has no measurement for {self.space.to_native(cell)!r} "

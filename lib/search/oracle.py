@@ -88,14 +88,14 @@ class SearchOracle:
         """
         key = self._bench.key(cell)
         if key in self._known:
-            self._bench.query(cell)  # counts the call, not the budget
+            self._bench.query(cell, key)  # counts the call, not the budget
             return dict(self._known[key])
         if self.remaining <= 0:
             raise BudgetExhaustedError(
                 f"query budget of {self.budget} distinct architectures is spent on "
                 f"{self._bench.name}/{self._bench.dataset}"
             )
-        row = self._bench.query(cell)
+        row = self._bench.query(cell, key)
         elapsed = time.perf_counter() - self._start
         result = {k: v for k, v in row.items() if k != TEST}
         self._known[key] = result
