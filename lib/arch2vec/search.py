@@ -119,11 +119,17 @@ class DNGO:
                 flat -= (self.lr / (1 - 0.9**step)) * moment / (np.sqrt(square / (1 - 0.999**step)) + 1e-8)
         self.params = params
         phi = self._basis(xs)
-        res = optimize.minimize(lambda q: -self._log_marginal(q, phi, ys), np.log([1.0, 1000.0]),
+        # Every evaluation of the marginal likelihood reuses one eigendecomposition of ΦᵀΦ.
+        lam, vecs = np.linalg.eigh(phi.T @ phi)
+        lam = np.maximum(lam, 0.0)
+        proj = vecs.T @ (phi.T @ ys)
+        stats_ = (len(ys), float(ys @ ys), lam, proj)
+        res = optimize.minimize(self._neg_log_marginal, np.log([1.0, 1000.0]), args=stats_, jac=True,
                                 method="L-BFGS-B", bounds=[(-10, 10), (-10, 15)])  # fmt: skip
         alpha, beta = np.exp(res.x)
-        self.a_inv = np.linalg.inv(beta * phi.T @ phi + alpha * np.eye(phi.shape[1]))
-        self.m = beta * self.a_inv @ phi.T @ ys
+        inv = 1.0 / (beta * lam + alpha)
+        self.vecs, self.inv = vecs, inv
+        self.m = beta * vecs @ (inv * proj)
         self.beta = beta
         return self
 
@@ -149,24 +155,33 @@ class DNGO:
         return np.hstack([h, np.ones((len(h), 1))])
 
     @staticmethod
-    def _log_marginal(log_params: np.ndarray, phi: np.ndarray, y: np.ndarray) -> float:
+    def _neg_log_marginal(log_params: np.ndarray, n: int, yy: float, lam: np.ndarray, proj: np.ndarray):
+        """Negative log marginal likelihood of ``(log α, log β)`` and its gradient.
+
+        With ``ΦᵀΦ = V diag(λ) Vᵀ`` and ``c = VᵀΦᵀy``, the posterior precision
+        ``A = βΦᵀΦ + αI`` has eigenvalues ``μ = βλ + α``, so every term is a
+        sum over ``d`` numbers. The gradient follows from the envelope theorem
+        (``m`` maximises the fit term): ``∂/∂α = d/2α − ‖m‖²/2 − Σ1/2μ`` and
+        ``∂/∂β = n/2β − ‖y − Φm‖²/2 − Σλ/2μ``.
+        """
         alpha, beta = np.exp(log_params)
-        n, d = phi.shape
-        a = beta * phi.T @ phi + alpha * np.eye(d)
-        try:
-            chol = np.linalg.cholesky(a)
-        except np.linalg.LinAlgError:
-            return -1e25
-        m = beta * np.linalg.solve(a, phi.T @ y)
-        fit = beta / 2 * np.sum((y - phi @ m) ** 2) + alpha / 2 * m @ m
-        logdet = 2 * np.sum(np.log(np.diag(chol)))
-        return float(d / 2 * np.log(alpha) + n / 2 * np.log(beta) - fit - logdet / 2 - n / 2 * np.log(2 * np.pi))
+        d = len(lam)
+        mu = beta * lam + alpha
+        c2 = proj * proj
+        m_norm = beta**2 * np.sum(c2 / mu**2)
+        residual = max(yy - 2 * beta * np.sum(c2 / mu) + beta**2 * np.sum(lam * c2 / mu**2), 0.0)
+        value = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - beta / 2 * residual - alpha / 2 * m_norm
+                 - np.sum(np.log(mu)) / 2 - n / 2 * np.log(2 * np.pi))  # fmt: skip
+        grad_alpha = d / (2 * alpha) - m_norm / 2 - np.sum(1 / mu) / 2
+        grad_beta = n / (2 * beta) - residual / 2 - np.sum(lam / mu) / 2
+        return -float(value), -np.array([alpha * grad_alpha, beta * grad_beta])
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predictive mean and variance in the units of ``y``."""
         phi = self._basis((x - self.x_mean) / self.x_std)
         mean = phi @ self.m
-        var = 1 / self.beta + ((phi @ self.a_inv) * phi).sum(1)
+        rotated = phi @ self.vecs
+        var = 1 / self.beta + (rotated * rotated) @ self.inv
         return mean * self.y_std + self.y_mean, var * self.y_std**2
 
 
