@@ -6,6 +6,7 @@ cores; the full pretraining is measured by ``scripts/bench_pretrain.py``.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -128,6 +129,12 @@ def test_config_hash_changes_with_any_field():
     assert default_config("nb101").epochs == 8 and default_config("darts").num_cells == 600_000
     with pytest.raises(ValueError, match="unknown arch2vec setting"):
         default_config("nb201", epoch=3)
+    for name, value in [("ops_weight", 2.0), ("dropout", 0.1), ("seed", 1), ("encoder", "gcn")]:
+        assert default_config("nb201", **{name: value}).config_hash() != a.config_hash(), name
+    # a field added later is left out of the identity at its old default, so cached checkpoints keep their name
+    assert "ops_weight" not in json.loads(a.identity()) and json.loads(a.identity())["dropout"] == 0.3
+    with pytest.raises(ValueError, match="ops_weight"):
+        default_config("nb201", ops_weight=0)
 
 
 def test_validity_checker_on_decoded_samples():
@@ -159,7 +166,22 @@ def test_prior_validity_and_nb201_round_trip(tmp_path, monkeypatch):
     pre = pretrain(cfg, data=(ops, adj), device="cpu", progress=False)
     result = prior_validity(pre, ops, adj, num_samples=200)
     assert 0.0 <= result["validity"] <= 100.0 and result["num_samples"] == 200
-    assert np.isnan(result["uniqueness"]) or 0.0 < result["uniqueness"] <= 100.0
+    assert np.isnan(result["uniqueness"]) or 0.0 < result["unique_architectures"] <= result["uniqueness"] <= 100.0
+
+
+def test_uniqueness_counts_drawings_the_authors_way_and_architectures_strictly():
+    """Two decodings that differ only in a dead node: two graphs (authors' uniqueness), one architecture."""
+    from lib.arch2vec.metrics import decoded_sample_stats
+
+    vocab = NB101.vocabulary
+    conv, pool = vocab.index("conv3x3-bn-relu"), vocab.index("maxpool3x3")
+    inp, out = vocab.index("input"), vocab.index("output")
+    edges = torch.zeros(3, 4, 4, dtype=torch.int8)
+    edges[:, 0, 1] = edges[:, 1, 3] = 1  # input -> conv -> output; node 2 is dead (no edge)
+    labels = torch.tensor([[inp, conv, conv, out], [inp, conv, pool, out], [inp, out, out, inp]])
+    stats = decoded_sample_stats(NB101, labels, edges)
+    assert stats["validity"] == pytest.approx(200 / 3)
+    assert stats["uniqueness"] == 100.0 and stats["unique_architectures"] == 50.0
 
 
 class _StandIn:

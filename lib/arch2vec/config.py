@@ -45,6 +45,8 @@ class Arch2VecConfig:
         hidden_dim: Width of the GIN MLPs.
         latent_dim: Size of the per-node latent vector.
         dropout: Dropout on ``z`` before decoding.
+        ops_weight: Weight of the operation term of the reconstruction loss
+            (the authors' ``w_ops``, 1.0; see :func:`default_config` for DARTS).
         epochs: Training epochs over the training split.
         batch_size: Cells per optimiser step.
         lr: Adam learning rate.
@@ -66,6 +68,7 @@ class Arch2VecConfig:
     hidden_dim: int = 128
     latent_dim: int = 16
     dropout: float = 0.3
+    ops_weight: float = 1.0
     epochs: int = 10
     batch_size: int = 32
     lr: float = 1e-3
@@ -85,6 +88,8 @@ class Arch2VecConfig:
             raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not self.ops_weight > 0.0:
+            raise ValueError(f"ops_weight must be positive, got {self.ops_weight}")
 
     @property
     def label(self) -> str:
@@ -102,10 +107,26 @@ class Arch2VecConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def identity(self) -> str:
+        """Canonical JSON of the fields that define the model (the checkpoint's identity).
+
+        Fields added after checkpoints were first cached (:data:`_LATER_FIELDS`)
+        are left out while they hold their original default, so a cached model
+        of an unchanged configuration keeps its name.
+        """
+        values = self.to_dict()
+        for name, default in _LATER_FIELDS.items():
+            if values[name] == default:
+                del values[name]
+        return json.dumps(values, sort_keys=True, default=list)
+
     def config_hash(self) -> str:
         """12 hex digits naming the checkpoint of this configuration."""
-        text = json.dumps(self.to_dict(), sort_keys=True, default=list)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return hashlib.sha256(self.identity().encode()).hexdigest()[:12]
+
+
+_LATER_FIELDS = {"ops_weight": 1.0}
+"""Fields added after the first cached checkpoints, with the value they implicitly had before."""
 
 
 _SPACE_DEFAULTS = {

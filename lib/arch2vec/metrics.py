@@ -20,7 +20,7 @@ from scipy import stats
 from lib.arch2vec.config import Arch2VecConfig
 from lib.arch2vec.model import Encoder
 from lib.arch2vec.train import Pretrained, embed_tensors
-from lib.cell import Cell
+from lib.cell import Cell, wl_hash
 from lib.errors import InvalidCellError
 from lib.spaces import SearchSpace
 from lib.spaces.darts import SECOND_INPUT
@@ -139,10 +139,19 @@ def prior_validity(
     Following the authors, ``z`` is drawn per node position and dimension from
     ``N(mean, std)`` of the posterior means of the training cells.
 
+    Two uniqueness figures, because the authors' differs from the natural one:
+
+    * ``uniqueness`` is the authors' protocol: distinct *decoded graphs* among
+      the valid samples, hashed as decoded (all node rows, before dead nodes
+      are pruned; isomorphic drawings count once). Two samples that differ
+      only in a node that lies on no input→output path count as two.
+    * ``unique_architectures``: distinct architectures (the space's key of the
+      pruned cell) among the valid samples, which is never higher.
+
     Returns:
-        ``validity`` (% of samples that decode to a cell of the space) and
-        ``uniqueness`` (% of distinct architectures among the valid ones, by
-        :meth:`SearchSpace.key`), plus ``num_samples``.
+        ``validity`` (% of samples that decode to a cell of the space),
+        ``uniqueness`` and ``unique_architectures`` (% of the valid samples),
+        plus ``num_samples``.
     """
     model = pre.model.eval()
     device = next(model.parameters()).device
@@ -155,12 +164,29 @@ def prior_validity(
     generator = torch.Generator().manual_seed(seed)
     z = torch.randn((num_samples, *mean.shape), generator=generator) * std + mean
     ops_prob, adj_prob = model.decoder(z.to(device))
-    cells = decode_cells(pre.space, node_labels(ops_prob), edge_matrix(adj_prob))
-    space = pre.space
-    valid = [c for c in cells if c is not None]
-    keys = {space.key(c) for c in valid}
-    return {"validity": 100 * len(valid) / num_samples,
-            "uniqueness": 100 * len(keys) / len(valid) if valid else float("nan"), "num_samples": num_samples}  # fmt: skip
+    return {**decoded_sample_stats(pre.space, node_labels(ops_prob).cpu(), edge_matrix(adj_prob).cpu()),
+            "num_samples": num_samples}  # fmt: skip
+
+
+def decoded_sample_stats(space: SearchSpace, labels: torch.Tensor, edges: torch.Tensor) -> dict:
+    """Validity and the two uniqueness figures of decoded samples (see :func:`prior_validity`).
+
+    Args:
+        space: The space the samples must belong to.
+        labels: ``(B, N)`` decoded node labels.
+        edges: ``(B, N, N)`` decoded 0/1 upper-triangular adjacency.
+
+    Returns:
+        ``validity``, ``uniqueness`` (distinct decoded graphs among the valid
+        ones, before pruning) and ``unique_architectures`` (distinct
+        architectures among them), in percent; NaN uniqueness without a valid sample.
+    """
+    cells = decode_cells(space, labels, edges)
+    valid = [i for i, c in enumerate(cells) if c is not None]
+    keys = {space.key(cells[i]) for i in valid}
+    graphs = {wl_hash(edges[i].numpy(), labels[i].tolist()) for i in valid}
+    share = (lambda found: 100 * len(found) / len(valid)) if valid else (lambda found: float("nan"))
+    return {"validity": 100 * len(valid) / len(cells), "uniqueness": share(graphs), "unique_architectures": share(keys)}
 
 
 def edit_distance(labels_a: np.ndarray, edges_a: np.ndarray, labels_b: np.ndarray, edges_b: np.ndarray) -> np.ndarray:

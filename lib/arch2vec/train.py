@@ -197,7 +197,7 @@ def _pretrain(config, data, device, use_cache, progress) -> Pretrained:
 
 
 def _config_json(config: Arch2VecConfig) -> str:
-    return json.dumps(config.to_dict(), sort_keys=True, default=list)
+    return config.identity()
 
 
 def train_model(
