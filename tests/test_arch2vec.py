@@ -303,3 +303,15 @@ def test_pretrain_leaves_the_global_random_stream_alone(tmp_path, monkeypatch):
         after = torch.rand(3)
         torch.manual_seed(123)
         assert torch.equal(after, torch.rand(3))
+
+
+def test_uniqueness_ceiling_of_uniform_sampling():
+    from lib.arch2vec.metrics import uniqueness_ceiling
+
+    assert uniqueness_ceiling(2, 2) == pytest.approx(75.0)  # 2 draws of 2 items: 1.5 distinct on average
+    assert uniqueness_ceiling(15_625, 10_000) == pytest.approx(73.86, abs=0.01)
+    rng = np.random.default_rng(0)
+    simulated = np.mean([len(set(rng.integers(500, size=300))) / 3 for _ in range(200)])
+    assert uniqueness_ceiling(500, 300) == pytest.approx(simulated, abs=0.5)
+    with pytest.raises(ValueError, match="positive"):
+        uniqueness_ceiling(0, 10)

@@ -1,0 +1,91 @@
+"""The paper's Table 1 for every space: held-out reconstruction, validity and uniqueness of arch2vec.
+
+Usage::
+
+    python scripts/table1.py                              # nb101, nb201, nbgraph, darts
+    python scripts/table1.py --spaces nb201 --ablations   # with the GAE / VGAE / no-KL rows
+    python scripts/table1.py --spaces darts --device cuda
+
+Each space's model is pretrained with its default configuration
+(:func:`lib.arch2vec.default_config`) or loaded from the checkpoint cache;
+full-size pretraining on CPU takes minutes (NB201) to tens of minutes
+(NB101, DARTS). The table, the configurations and the code version go to
+``results/table1/``; the paper's arch2vec row is printed alongside.
+
+``uniqueness`` follows the authors (distinct decoded graphs among the valid
+samples), ``unique_architectures`` counts distinct architectures, and
+``uniqueness_ceiling`` is what uniform sampling of the space's cells would
+give for the same number of valid samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from lib.arch2vec import PAPER_TABLE1, default_config, pretrain, space_tensors  # noqa: E402
+from lib.arch2vec.metrics import table1_row, uniqueness_ceiling  # noqa: E402
+from lib.results import start_run  # noqa: E402
+
+SPACES = ("nb101", "nb201", "nbgraph", "darts")
+ABLATIONS = {"arch2vec w/o KL": {"variational": False}, "VGAE": {"encoder": "gcn"},
+             "GAE": {"encoder": "gcn", "variational": False}}  # fmt: skip
+COLUMNS = ["model", "space", "reconstruction", "ops_accuracy", "adj_accuracy", "validity", "uniqueness",
+           "unique_architectures", "uniqueness_ceiling", "num_cells", "pretrain_s", "cached", "config_hash"]  # fmt: skip
+DARTS_CELLS = 180 * 49**4
+"""Distinct DARTS cells: per intermediate node k = 0..3, C(k + 2, 2) input pairs × 7² operations."""
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--spaces", default=",".join(SPACES), help=f"comma-separated, from {', '.join(SPACES)}")
+    parser.add_argument("--ablations", action="store_true", help="also train the GAE / VGAE / no-KL rows")
+    parser.add_argument("--samples", type=int, default=10_000, help="latent samples for validity (paper: 10,000)")
+    parser.add_argument("--device", default=None, help="cpu / cuda (default: automatic)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args(argv)
+    spaces = [s.strip() for s in args.spaces.split(",") if s.strip()]
+    unknown = sorted(set(spaces) - set(SPACES))
+    if unknown:
+        parser.error(f"unknown space(s) {unknown}; choose from {', '.join(SPACES)}")
+    if args.samples < 1:
+        parser.error("--samples must be at least 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    variants = {"arch2vec": {}, **(ABLATIONS if args.ablations else {})}
+    configs = {(space, name): default_config(space, **overrides) for space in spaces for name, overrides in variants.items()}
+    run = start_run("table1", {"spaces": spaces, "samples": args.samples, "device": args.device or "auto",
+                               "configs": {f"{s}/{n}": c.to_dict() for (s, n), c in configs.items()}})  # fmt: skip
+    rows = []
+    for (space, name), config in configs.items():
+        ops, adj = space_tensors(config)
+        started = time.perf_counter()
+        pre = pretrain(config, device=args.device)
+        seconds = time.perf_counter() - started
+        row = table1_row(pre, ops, adj, args.samples)
+        valid_draws = round(row["validity"] * row["num_samples"] / 100)
+        size = DARTS_CELLS if space == "darts" else len(ops)  # the other spaces are pretrained on all their cells
+        row |= {"uniqueness_ceiling": uniqueness_ceiling(size, valid_draws) if valid_draws else float("nan"),
+                "pretrain_s": round(seconds, 1), "cached": pre.from_cache, "config_hash": config.config_hash()}
+        rows.append(row)
+        print(f"{space} {name}: " + ", ".join(f"{k} {row[k]:.2f}" for k in COLUMNS[2:9]), flush=True)
+    table = pd.DataFrame(rows)[COLUMNS]
+    paper = pd.DataFrame([{"model": "arch2vec (paper)", "space": s, "reconstruction": r, "validity": v, "uniqueness": u}
+                          for s, (r, v, u) in PAPER_TABLE1.items() if s in spaces])  # fmt: skip
+    table = pd.concat([table, paper], ignore_index=True)
+    run.save_table(table, "table1", floatfmt=".2f")
+    print(table.to_markdown(index=False, floatfmt=".2f"))
+    print(f"saved in {run.path}")
+    return table
+
+
+if __name__ == "__main__":
+    main()
