@@ -348,15 +348,28 @@ def embeddings_of(pre: Pretrained, ops: torch.Tensor, adj: torch.Tensor) -> np.n
     return embed_tensors(pre.model, ops, adj)
 
 
-def table1_row(pre: Pretrained, ops: torch.Tensor, adj: torch.Tensor, num_samples: int = 10_000) -> dict:
-    """The paper's Table-1 numbers of one model: held-out reconstruction, validity and uniqueness."""
+def table1_row(
+    pre: Pretrained, ops: torch.Tensor, adj: torch.Tensor, num_samples: int = 10_000, space_size: int | None = None
+) -> dict:
+    """The paper's Table-1 numbers of one model: held-out reconstruction, validity and uniqueness.
+
+    Args:
+        pre: The pretrained model.
+        ops, adj: Every pretraining cell (the model's split picks the held-out ones).
+        num_samples: Latent samples for validity and uniqueness.
+        space_size: Number of distinct cells of the space, for ``uniqueness_ceiling``
+            (:func:`uniqueness_ceiling` of the valid samples); ``None`` means
+            ``len(ops)``, right when the model was pretrained on the whole space.
+    """
     from lib.arch2vec.train import split_indices
 
     train_idx, test_idx = split_indices(len(ops), pre.config)
     held_out = test_idx if len(test_idx) else train_idx
     rec = reconstruction_metrics(pre, ops[torch.as_tensor(held_out)], adj[torch.as_tensor(held_out)])
     val = prior_validity(pre, ops[torch.as_tensor(train_idx)], adj[torch.as_tensor(train_idx)], num_samples, pre.config.seed)
-    return {"model": pre.config.label, "space": pre.config.space, **rec, **val}
+    valid_draws = round(val["validity"] * num_samples / 100)
+    ceiling = uniqueness_ceiling(space_size or len(ops), valid_draws) if valid_draws else float("nan")
+    return {"model": pre.config.label, "space": pre.config.space, **rec, **val, "uniqueness_ceiling": ceiling}
 
 
 def summarize_pairs(pairs: pd.DataFrame, max_distance: int | None = None) -> pd.DataFrame:
