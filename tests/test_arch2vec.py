@@ -166,7 +166,8 @@ def test_prior_validity_and_nb201_round_trip(tmp_path, monkeypatch):
     pre = pretrain(cfg, data=(ops, adj), device="cpu", progress=False)
     result = prior_validity(pre, ops, adj, num_samples=200)
     assert 0.0 <= result["validity"] <= 100.0 and result["num_samples"] == 200
-    assert np.isnan(result["uniqueness"]) or 0.0 < result["unique_architectures"] <= result["uniqueness"] <= 100.0
+    assert result["validity"] <= result["validity_authors"] <= 100.0
+    assert np.isnan(result["unique_architectures"]) or 0.0 < result["unique_architectures"] <= 100.0
 
 
 def test_uniqueness_counts_drawings_the_authors_way_and_architectures_strictly():
@@ -180,8 +181,37 @@ def test_uniqueness_counts_drawings_the_authors_way_and_architectures_strictly()
     edges[:, 0, 1] = edges[:, 1, 3] = 1  # input -> conv -> output; node 2 is dead (no edge)
     labels = torch.tensor([[inp, conv, conv, out], [inp, conv, pool, out], [inp, out, out, inp]])
     stats = decoded_sample_stats(NB101, labels, edges)
-    assert stats["validity"] == pytest.approx(200 / 3)
-    assert stats["uniqueness"] == 100.0 and stats["unique_architectures"] == 50.0
+    assert stats["validity"] == stats["validity_authors"] == pytest.approx(200 / 3)  # NB101: the same check
+    assert stats["uniqueness_authors"] == 100.0 and stats["unique_architectures"] == 50.0
+
+
+def test_authors_validity_is_laxer_on_nb201_and_darts():
+    from lib.arch2vec.metrics import authors_valid, decoded_sample_stats
+    from lib.spaces import DartsSpace
+
+    space = NB201Space()
+    ops, adj = encode_dense(space, [space.sample(np.random.default_rng(0))])
+    labels, edges = node_labels(ops, threshold=0.5), edge_matrix(adj)
+    broken = edges.clone()
+    broken[0, 0, -1] = 1 - broken[0, 0, -1]  # a wrong edge: not an NB201 cell, but the authors check labels only
+    both_l, both_e = torch.cat([labels, labels]), torch.cat([edges, broken])
+    assert authors_valid(space, both_l, both_e).tolist() == [True, True]
+    stats = decoded_sample_stats(space, both_l, both_e)
+    assert stats["validity"] == 50.0 and stats["validity_authors"] == 100.0 and stats["uniqueness_authors"] == 100.0
+    wrong_label = labels.clone()
+    wrong_label[0, 3] = space.vocabulary.index("output")
+    assert not authors_valid(space, wrong_label, edges)[0]
+
+    darts = DartsSpace()
+    ops, adj = encode_dense(darts, [darts.sample(np.random.default_rng(1))])
+    labels, edges = node_labels(ops, threshold=0.5), edge_matrix(adj)
+    extra = edges.clone()
+    extra[0, 0, 3] = extra[0, 1, 3] = 1  # node 3 reads both inputs: no DARTS cell, but passes the authors' check
+    orphan = edges.clone()
+    orphan[0, :, 5] = 0  # node 5 reads nothing
+    result = authors_valid(darts, torch.cat([labels] * 3), torch.cat([edges, extra, orphan]))
+    assert result.tolist() == [True, True, False]
+    assert decode_cells(darts, labels, extra)[0] is None
 
 
 class _StandIn:

@@ -20,7 +20,7 @@ from scipy import stats
 from lib.arch2vec.config import Arch2VecConfig
 from lib.arch2vec.model import Encoder
 from lib.arch2vec.train import Pretrained, embed_tensors
-from lib.cell import Cell, wl_hash
+from lib.cell import INPUT, OUTPUT, Cell, wl_hash
 from lib.errors import InvalidCellError
 from lib.spaces import SearchSpace
 from lib.spaces.darts import SECOND_INPUT
@@ -137,21 +137,13 @@ def prior_validity(
     """Validity and uniqueness of cells decoded from latent samples.
 
     Following the authors, ``z`` is drawn per node position and dimension from
-    ``N(mean, std)`` of the posterior means of the training cells.
-
-    Two uniqueness figures, because the authors' differs from the natural one:
-
-    * ``uniqueness`` is the authors' protocol: distinct *decoded graphs* among
-      the valid samples, hashed as decoded (all node rows, before dead nodes
-      are pruned; isomorphic drawings count once). Two samples that differ
-      only in a node that lies on no input→output path count as two.
-    * ``unique_architectures``: distinct architectures (the space's key of the
-      pruned cell) among the valid samples, which is never higher.
+    ``N(mean, std)`` of the posterior means of the training cells. Two pairs
+    of figures come back (see :func:`decoded_sample_stats`): the strict ones
+    of this study and the authors' protocol, which the paper's Table 1 uses.
 
     Returns:
-        ``validity`` (% of samples that decode to a cell of the space),
-        ``uniqueness`` and ``unique_architectures`` (% of the valid samples),
-        plus ``num_samples``.
+        ``validity``, ``unique_architectures``, ``validity_authors``,
+        ``uniqueness_authors`` (percent) and ``num_samples``.
     """
     model = pre.model.eval()
     device = next(model.parameters()).device
@@ -169,7 +161,18 @@ def prior_validity(
 
 
 def decoded_sample_stats(space: SearchSpace, labels: torch.Tensor, edges: torch.Tensor) -> dict:
-    """Validity and the two uniqueness figures of decoded samples (see :func:`prior_validity`).
+    """Validity and uniqueness of decoded samples, strictly and as the authors count them.
+
+    * ``validity``: % of samples that decode to a cell of the space (dead
+      nodes pruned, then :meth:`SearchSpace.validate`);
+      ``unique_architectures``: % of distinct architectures (the space's key)
+      among those.
+    * ``validity_authors``: % of samples that pass the authors' check
+      (:func:`authors_valid`; laxer than ours on NB201 and DARTS);
+      ``uniqueness_authors``: % of distinct *decoded graphs* among those,
+      hashed as decoded (every node row, before pruning; isomorphic drawings
+      count once), so two samples that differ only in a dead node or a
+      spurious edge count twice.
 
     Args:
         space: The space the samples must belong to.
@@ -177,16 +180,50 @@ def decoded_sample_stats(space: SearchSpace, labels: torch.Tensor, edges: torch.
         edges: ``(B, N, N)`` decoded 0/1 upper-triangular adjacency.
 
     Returns:
-        ``validity``, ``uniqueness`` (distinct decoded graphs among the valid
-        ones, before pruning) and ``unique_architectures`` (distinct
-        architectures among them), in percent; NaN uniqueness without a valid sample.
+        The four percentages; a uniqueness is NaN without a valid sample.
     """
     cells = decode_cells(space, labels, edges)
     valid = [i for i, c in enumerate(cells) if c is not None]
+    lax = np.flatnonzero(authors_valid(space, labels, edges))
     keys = {space.key(cells[i]) for i in valid}
-    graphs = {wl_hash(edges[i].numpy(), labels[i].tolist()) for i in valid}
-    share = (lambda found: 100 * len(found) / len(valid)) if valid else (lambda found: float("nan"))
-    return {"validity": 100 * len(valid) / len(cells), "uniqueness": share(graphs), "unique_architectures": share(keys)}
+    graphs = {wl_hash(edges[i].numpy(), labels[i].tolist()) for i in lax}
+    n = len(cells)
+    return {"validity": 100 * len(valid) / n,
+            "unique_architectures": 100 * len(keys) / len(valid) if valid else float("nan"),
+            "validity_authors": 100 * len(lax) / n,
+            "uniqueness_authors": 100 * len(graphs) / len(lax) if len(lax) else float("nan")}  # fmt: skip
+
+
+def authors_valid(space: SearchSpace, labels: torch.Tensor, edges: torch.Tensor) -> np.ndarray:
+    """The validity check of the authors' pretraining scripts, per decoded sample.
+
+    * NB201 (``is_valid_nasbench201``): the first node is the input, the last
+      the output, and nodes 2 … N-2 carry operations. Edges are not checked,
+      and neither is node 1 (the loop of their check starts at 2).
+    * DARTS (``is_valid_darts``): the two inputs and the output in place,
+      operations in between, and each operation node of intermediate node
+      ``k`` reads at least one node before its block (no check that it reads
+      exactly one input or both operation nodes of an intermediate node).
+    * Other spaces: the authors used NAS-Bench-101's own check, which is ours
+      (:func:`decode_cells`), and NAS-Bench-Graph is not in the paper.
+
+    Returns:
+        ``(B,)`` boolean array.
+    """
+    lab, adj = labels.cpu().numpy(), edges.cpu().numpy()
+    vocab = space.vocabulary
+    first, last = vocab.index(INPUT), vocab.index(OUTPUT)
+    operation = np.isin(np.arange(len(vocab)), [vocab.index(op) for op in space.operations if op != SECOND_INPUT])
+    if space.name == "nb201":
+        return (lab[:, 0] == first) & (lab[:, -1] == last) & operation[lab[:, 2:-1]].all(axis=1)
+    if space.name == "darts":
+        ok = (lab[:, 0] == first) & (lab[:, 1] == vocab.index(SECOND_INPUT)) & (lab[:, -1] == last)
+        ok &= operation[lab[:, 2:-1]].all(axis=1)
+        for node in range(2, lab.shape[1] - 1):
+            block_start = 2 + 2 * ((node - 2) // 2)
+            ok &= adj[:, :block_start, node].any(axis=1)
+        return ok
+    return np.array([c is not None for c in decode_cells(space, labels, edges)], dtype=bool)
 
 
 def uniqueness_ceiling(space_size: int, draws: int) -> float:
