@@ -78,6 +78,23 @@ def test_reconstruction_loss_counts_only_the_upper_triangle():
     assert adj_loss.item() == pytest.approx(math.log(2) / 4, rel=1e-5)  # one of four entries wrong by log 2
 
 
+def test_loss_weights_scale_the_reconstruction_terms():
+    from lib.arch2vec.model import vae_loss
+
+    space = NB201Space()
+    ops, adj = encode_dense(space, [space.sample(np.random.default_rng(s)) for s in range(4)])
+    parts = {}
+    for weights in [(1.0, 1.0), (2.0, 0.0)]:
+        torch.manual_seed(0)
+        model = Arch2Vec(ops.shape[-1], default_config("nb201", ops_weight=weights[0], adj_weight=weights[1])).eval()
+        loss, parts[weights] = vae_loss(model, ops, adj)
+        assert loss.item() == pytest.approx(weights[0] * parts[weights]["ops"] + weights[1] * parts[weights]["adj"]
+                                            + parts[weights]["kl"], rel=1e-5)  # fmt: skip
+    assert parts[(1.0, 1.0)]["ops"] == pytest.approx(parts[(2.0, 0.0)]["ops"])  # same model, same terms
+    with pytest.raises(ValueError, match="adj_weight"):
+        default_config("nb201", adj_weight=-1.0)
+
+
 def test_kl_divergence_values():
     mu, log_sigma = torch.zeros(2, 3, 4), torch.zeros(2, 3, 4)
     assert kl_divergence(mu, log_sigma).item() == pytest.approx(0.0)

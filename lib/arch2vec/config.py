@@ -46,7 +46,9 @@ class Arch2VecConfig:
         latent_dim: Size of the per-node latent vector.
         dropout: Dropout on ``z`` before decoding.
         ops_weight: Weight of the operation term of the reconstruction loss
-            (the authors' ``w_ops``, 1.0; see :func:`default_config` for DARTS).
+            (the authors' ``w_ops``, 1.0).
+        adj_weight: Weight of the edge term (the authors' ``w_adj``, 1.0; 0
+            trains on operations only, a diagnosis of ``scripts/dropout_ablation.py``).
         epochs: Training epochs over the training split.
         batch_size: Cells per optimiser step.
         lr: Adam learning rate.
@@ -69,6 +71,7 @@ class Arch2VecConfig:
     latent_dim: int = 16
     dropout: float = 0.3
     ops_weight: float = 1.0
+    adj_weight: float = 1.0
     epochs: int = 10
     batch_size: int = 32
     lr: float = 1e-3
@@ -90,6 +93,8 @@ class Arch2VecConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not self.ops_weight > 0.0:
             raise ValueError(f"ops_weight must be positive, got {self.ops_weight}")
+        if not self.adj_weight >= 0.0:
+            raise ValueError(f"adj_weight must be non-negative, got {self.adj_weight}")
 
     @property
     def label(self) -> str:
@@ -125,7 +130,7 @@ class Arch2VecConfig:
         return hashlib.sha256(self.identity().encode()).hexdigest()[:12]
 
 
-_LATER_FIELDS = {"ops_weight": 1.0}
+_LATER_FIELDS = {"ops_weight": 1.0, "adj_weight": 1.0}
 """Fields added after the first cached checkpoints, with the value they implicitly had before."""
 
 

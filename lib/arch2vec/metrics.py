@@ -102,14 +102,18 @@ def reconstruction_metrics(pre: Pretrained, ops: torch.Tensor, adj: torch.Tensor
     Returns:
         Percentages: ``reconstruction`` (the decoded cell is the same
         architecture as the input, by :meth:`SearchSpace.key`),
-        ``ops_accuracy`` (argmax label right, over the real nodes) and
+        ``ops_accuracy`` (argmax label right, over the real nodes),
+        ``operation_node_accuracy`` (the same over the nodes that carry an
+        operation, leaving out the input and output nodes, which are easy) and
         ``adj_accuracy`` (upper-triangle entries right, among real nodes),
         plus ``num_cells``.
     """
     model = pre.model.eval()
     space = pre.space
     device = next(model.parameters()).device
-    exact = ops_ok = num_nodes = adj_ok = num_pairs = 0
+    vocab = space.vocabulary
+    is_operation = torch.tensor([v in space.operations and v != SECOND_INPUT for v in vocab] + [False])  # [-1]: padding
+    exact = ops_ok = num_nodes = adj_ok = num_pairs = op_ok = num_op = 0
     for i in range(0, len(ops), batch_size):
         o, a = ops[i : i + batch_size].to(device), adj[i : i + batch_size].to(device)
         mu, _ = model.encoder(o, a)
@@ -119,6 +123,9 @@ def reconstruction_metrics(pre: Pretrained, ops: torch.Tensor, adj: torch.Tensor
         real = target >= 0
         ops_ok += ((labels == target) & real).sum().item()
         num_nodes += real.sum().item()
+        operation = is_operation[target]
+        op_ok += ((labels == target) & operation).sum().item()
+        num_op += operation.sum().item()
         pair = (real.unsqueeze(-1) & real.unsqueeze(-2)).triu(1)
         adj_ok += ((edges == edge_matrix(a).cpu()) & pair).sum().item()
         num_pairs += pair.sum().item()
@@ -127,6 +134,7 @@ def reconstruction_metrics(pre: Pretrained, ops: torch.Tensor, adj: torch.Tensor
         exact += sum(d is not None and d == t for d, t in zip(decoded, truth))
     n = len(ops)
     return {"reconstruction": 100 * exact / n, "ops_accuracy": 100 * ops_ok / num_nodes,
+            "operation_node_accuracy": 100 * op_ok / num_op if num_op else float("nan"),
             "adj_accuracy": 100 * adj_ok / num_pairs, "num_cells": n}  # fmt: skip
 
 

@@ -14,7 +14,7 @@ The GCN variant (Kipf & Welling's (V)GAE) replaces each layer by
 Decoder: ``z`` (dropout 0.3) gives operation probabilities
 :math:`\\sigma(W_o z)` and edge probabilities :math:`\\sigma(z z^\\top)`.
 
-Loss: ``w·BCE(ops) + BCE(triu(adj, 1)) + KL`` (``w = ops_weight``, 1 as the authors), the KL being the authors'
+Loss: ``w_o·BCE(ops) + w_a·BCE(triu(adj, 1)) + KL`` (``ops_weight``, ``adj_weight``: 1 as the authors), the KL being the authors'
 per-node normalisation :math:`-\\tfrac{1}{2BN}\\,\\mathrm{mean}_b \\sum_{n,d}(1 + 2\\log\\sigma - \\mu^2 - \\sigma^2)`.
 
 Padding nodes (NB101 cells with fewer than 7 nodes) are rows of zeros in
@@ -164,7 +164,7 @@ def vae_loss(model: Arch2Vec, ops: torch.Tensor, adj: torch.Tensor) -> tuple[tor
     """One forward pass and the training loss; returns ``(loss, parts)`` with the parts as floats."""
     ops_prob, adj_prob, mu, log_sigma = model(ops, adj)
     ops_loss, adj_loss = reconstruction_loss(ops_prob, adj_prob, ops, adj)
-    loss = model.config.ops_weight * ops_loss + adj_loss
+    loss = model.config.ops_weight * ops_loss + model.config.adj_weight * adj_loss
     kl = kl_divergence(mu, log_sigma) if model.config.variational else torch.zeros(())
     loss = loss + kl
     return loss, {"ops": ops_loss.item(), "adj": adj_loss.item(), "kl": kl.item()}
