@@ -41,7 +41,7 @@ from lib.results import start_run  # noqa: E402
 SPACES = ("nb101", "nb201", "nbgraph", "darts")
 ABLATIONS = {"arch2vec w/o KL": {"variational": False}, "VGAE": {"encoder": "gcn"},
              "GAE": {"encoder": "gcn", "variational": False}}  # fmt: skip
-COLUMNS = ["model", "space", "reconstruction", "ops_accuracy", "adj_accuracy", "validity_authors", "uniqueness_authors",
+COLUMNS = ["model", "space", "reconstruction", "ops_accuracy", "operation_node_accuracy", "adj_accuracy", "validity_authors", "uniqueness_authors",
            "validity", "unique_architectures", "uniqueness_ceiling", "num_cells", "pretrain_s", "cached", "config_hash"]  # fmt: skip
 DARTS_CELLS = 180 * 49**4
 """Distinct DARTS cells: per intermediate node k = 0..3, C(k + 2, 2) input pairs × 7² operations."""
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         row = table1_row(pre, ops, adj, args.samples, space_size=DARTS_CELLS if space == "darts" else None)
         row |= {"pretrain_s": round(seconds, 1), "cached": pre.from_cache, "config_hash": config.config_hash()}
         rows.append(row)
-        print(f"{space} {name}: " + ", ".join(f"{k} {row[k]:.2f}" for k in COLUMNS[2:10]), flush=True)
+        print(f"{space} {name}: " + ", ".join(f"{k} {row[k]:.2f}" for k in COLUMNS[2:11]), flush=True)
     table = pd.DataFrame(rows)[COLUMNS]
     paper = pd.DataFrame([{"model": "arch2vec (paper)", "space": s, "reconstruction": r, "validity_authors": v,
                            "uniqueness_authors": u}
