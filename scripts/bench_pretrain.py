@@ -28,6 +28,7 @@ import torch  # noqa: E402
 
 from lib.arch2vec import default_config, pick_device, space_tensors  # noqa: E402
 from lib.arch2vec.train import split_indices, train_model  # noqa: E402
+from lib.results import code_version  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
         epochs = {s: int(args.epochs) for s in args.spaces.split(",")}
     else:
         epochs = {k: int(v) for k, v in (item.split("=") for item in args.epochs.split(","))}
-    print(f"device {device}, torch threads {torch.get_num_threads()}, cpu cores {os.cpu_count()}, "
+    print(f"code {code_version()}, torch {torch.__version__}, device {device}, torch threads {torch.get_num_threads()}, "
+          f"cpu cores {os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     print(f"{'space':8} {'cells':>8} {'epochs':>6} {'s/epoch':>8} {'cells/s':>8} {'total s':>8} {'loss':>7} {'peak RSS MiB':>12}")
     for space in args.spaces.split(","):
@@ -68,9 +70,11 @@ def main(argv: list[str] | None = None) -> None:
         if device.type == "cuda":
             line += f"  (CUDA peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB)"
         print(line, flush=True)
-        full = default_config(space).epochs
-        if config.epochs != full:
-            print(f"{'':8} projected for the paper's {full} epochs: {per_epoch * full / 60:.1f} min")
+        full = default_config(space)
+        scale = (full.num_cells or len(ops)) / len(ops)  # DARTS: the benchmark samples fewer cells than the paper
+        if config.epochs != full.epochs or scale != 1:
+            cells = f" and {full.num_cells:,} cells" if scale != 1 else ""
+            print(f"{'':8} projected for the paper's {full.epochs} epochs{cells}: {per_epoch * full.epochs * scale / 60:.1f} min")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
