@@ -42,7 +42,7 @@ SPACES = ("nb101", "nb201", "nbgraph", "darts")
 ABLATIONS = {"arch2vec w/o KL": {"variational": False}, "VGAE": {"encoder": "gcn"},
              "GAE": {"encoder": "gcn", "variational": False}}  # fmt: skip
 COLUMNS = ["model", "space", "reconstruction", "ops_accuracy", "operation_node_accuracy", "adj_accuracy", "validity_authors", "uniqueness_authors",
-           "validity", "unique_architectures", "uniqueness_ceiling", "num_cells", "pretrain_s", "cached", "config_hash"]  # fmt: skip
+           "validity", "unique_architectures", "uniqueness_ceiling", "num_cells", "pretrain_s", "cached", "config_hash", "torch_threads", "trained_at"]  # fmt: skip
 DARTS_CELLS = 180 * 49**4
 """Distinct DARTS cells: per intermediate node k = 0..3, C(k + 2, 2) input pairs × 7² operations."""
 
@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         seconds = time.perf_counter() - started
         # every space but DARTS is pretrained on all its cells, so len(ops) is its size
         row = table1_row(pre, ops, adj, args.samples, space_size=DARTS_CELLS if space == "darts" else None)
-        row |= {"pretrain_s": round(seconds, 1), "cached": pre.from_cache, "config_hash": config.config_hash()}
+        row |= {"pretrain_s": round(seconds, 1), "cached": pre.from_cache, "config_hash": config.config_hash(),
+                "torch_threads": pre.provenance.get("torch_threads"), "trained_at": pre.provenance.get("code_version")}
         rows.append(row)
         print(f"{space} {name}: " + ", ".join(f"{k} {row[k]:.2f}" for k in COLUMNS[2:11]), flush=True)
     table = pd.DataFrame(rows)[COLUMNS]

@@ -137,6 +137,9 @@ def test_checkpoint_is_loadable_with_weights_only(tmp_path, monkeypatch):
     pre = pretrain(tiny_config(), data=(ops, adj), device="cpu", progress=False)
     state = torch.load(pre.path, weights_only=True)
     assert state["version"] == 1 and "state_dict" in state
+    assert pre.provenance["torch_threads"] == torch.get_num_threads() and pre.provenance["device"] == "cpu"
+    again = pretrain(tiny_config(), data=(ops, adj), device="cpu", progress=False)
+    assert again.from_cache and again.provenance == pre.provenance  # recorded in the checkpoint
 
 
 def test_config_hash_changes_with_any_field():

@@ -24,6 +24,7 @@ from lib.arch2vec.model import Arch2Vec, vae_loss
 from lib.cell import Cell
 from lib.encoding import encode_dense, nb101_structure_tensors, one_hot_ops
 from lib.paths import atomic_target, cache_dir
+from lib.results import code_version
 from lib.spaces import SearchSpace
 
 CHECKPOINT_VERSION = 1
@@ -109,6 +110,11 @@ class Pretrained:
         path: Checkpoint file (``None`` when not cached).
         from_cache: Whether the model was loaded rather than trained.
         data_digest: Digest of the training tensors (``"space"`` for the space's own data).
+        provenance: How it was trained: ``torch_threads``, ``device``, ``torch``
+            version and ``code_version`` (empty for checkpoints saved before
+            this was recorded). Training is deterministic on CPU for a given
+            seed *and thread count*; another thread count gives a slightly
+            different model.
     """
 
     model: Arch2Vec
@@ -117,6 +123,7 @@ class Pretrained:
     path: Path | None = None
     from_cache: bool = False
     data_digest: str = "space"
+    provenance: dict = field(default_factory=dict)
 
     @property
     def space(self) -> SearchSpace:
@@ -183,17 +190,21 @@ def _pretrain(config, data, device, use_cache, progress) -> Pretrained:
             model = Arch2Vec(vocab, config).to(device)
             model.load_state_dict(state["state_dict"])
             model.eval()
-            return Pretrained(model, config, json.loads(state["history"]), path, True, digest)
+            provenance = json.loads(state.get("provenance", "{}"))
+            return Pretrained(model, config, json.loads(state["history"]), path, True, digest, provenance)
     ops, adj = data if data is not None else space_tensors(config)
+    provenance = {"torch_threads": torch.get_num_threads(), "device": str(device), "torch": torch.__version__,
+                  "code_version": code_version()}  # fmt: skip
     model, history = train_model(config, ops, adj, device=device, progress=progress)
     if use_cache:
         with atomic_target(path) as tmp:  # concurrent trainers never share a temporary file
             torch.save(
                 {"version": CHECKPOINT_VERSION, "config": _config_json(config), "history": json.dumps(history),
+                 "provenance": json.dumps(provenance),
                  "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}},
                 tmp,
             )  # fmt: skip
-    return Pretrained(model, config, history, path if use_cache else None, False, digest)
+    return Pretrained(model, config, history, path if use_cache else None, False, digest, provenance)
 
 
 def _config_json(config: Arch2VecConfig) -> str:
