@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 import random
 import time
 from datetime import datetime, timezone
@@ -31,7 +30,7 @@ from lib.errors import BudgetExhaustedError
 from lib.results import code_version
 from lib.search.oracle import SearchOracle
 from lib.search.registry import get_method, resolve_hyperparameters
-from lib.search.trajectory import Trajectory
+from lib.search.trajectory import Trajectory, json_scalar
 
 HARNESS_VERSION = 1
 """Part of every config hash: bump it when the protocol changes what a run means."""
@@ -65,14 +64,6 @@ def native_text(space: Any, cell: Cell) -> str:
     return json.dumps(native, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, (np.floating, np.integer)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 _FACTS: dict[tuple, tuple[dict[str, Any], dict[str, list[float]]]] = {}
 
 
@@ -86,7 +77,7 @@ def table_facts(benchmark: Benchmark) -> tuple[dict[str, Any], dict[str, list[fl
                 continue
             values = benchmark.table[column]
             bounds[column] = [float(values.min()), float(values.max())]
-        _FACTS[cache_key] = ({k: _plain(v) for k, v in benchmark.oracle().items()}, bounds)
+        _FACTS[cache_key] = ({k: json_scalar(v) for k, v in benchmark.oracle().items()}, bounds)
     return _FACTS[cache_key]
 
 
@@ -127,8 +118,8 @@ def run_search(benchmark: Benchmark | str, method: str, budget: int, seed: int, 
     def record(cell: Cell, key: str, row: dict[str, Any], elapsed: float) -> None:
         records.append({
             "step": len(records) + 1, "key": key, "native": native_text(bench.space, cell),
-            "val_acc": _plain(row[VAL]), "test_acc": _plain(row.get(TEST)), "wall_time_s": elapsed,
-            **{m: _plain(row.get(m)) for m in metrics},
+            "val_acc": json_scalar(row[VAL]), "test_acc": json_scalar(row.get(TEST)), "wall_time_s": elapsed,
+            **{m: json_scalar(row.get(m)) for m in metrics},
         })  # fmt: skip
 
     oracle = SearchOracle(bench, budget, recorder=record)

@@ -182,7 +182,7 @@ class Trajectory:
     def to_dict(self) -> dict[str, Any]:
         """Column-oriented JSON-ready form."""
         columns = [*BASE_COLUMNS, *self.cost_metrics]
-        data = {c: [_jsonable(r.get(c)) for r in self.records] for c in columns}
+        data = {c: [json_scalar(r.get(c)) for r in self.records] for c in columns}
         return {"format": FORMAT, "version": FORMAT_VERSION, "metadata": self.metadata, "columns": columns,
                 "data": data}  # fmt: skip
 
@@ -228,7 +228,8 @@ class Trajectory:
         )
 
 
-def _jsonable(value: Any) -> Any:
+def json_scalar(value: Any) -> Any:
+    """A table value as plain JSON: numpy scalars become Python numbers, NaN and infinities ``None``."""
     if isinstance(value, (np.floating, np.integer)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
