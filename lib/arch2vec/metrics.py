@@ -111,8 +111,7 @@ def reconstruction_metrics(pre: Pretrained, ops: torch.Tensor, adj: torch.Tensor
     model = pre.model.eval()
     space = pre.space
     device = next(model.parameters()).device
-    vocab = space.vocabulary
-    is_operation = torch.tensor([v in space.operations and v != SECOND_INPUT for v in vocab] + [False])  # [-1]: padding
+    is_operation = torch.from_numpy(np.append(operation_labels(space), False))  # index -1 (padding): not an operation
     exact = ops_ok = num_nodes = adj_ok = num_pairs = op_ok = num_op = 0
     for i in range(0, len(ops), batch_size):
         o, a = ops[i : i + batch_size].to(device), adj[i : i + batch_size].to(device)
@@ -192,7 +191,7 @@ def decoded_sample_stats(space: SearchSpace, labels: torch.Tensor, edges: torch.
     """
     cells = decode_cells(space, labels, edges)
     valid = [i for i, c in enumerate(cells) if c is not None]
-    lax = np.flatnonzero(authors_valid(space, labels, edges))
+    lax = np.flatnonzero(authors_valid(space, labels, edges, decoded=cells))
     keys = {space.key(cells[i]) for i in valid}
     graphs = {wl_hash(edges[i].numpy(), labels[i].tolist()) for i in lax}
     n = len(cells)
@@ -202,7 +201,14 @@ def decoded_sample_stats(space: SearchSpace, labels: torch.Tensor, edges: torch.
             "uniqueness_authors": 100 * len(graphs) / len(lax) if len(lax) else float("nan")}  # fmt: skip
 
 
-def authors_valid(space: SearchSpace, labels: torch.Tensor, edges: torch.Tensor) -> np.ndarray:
+def operation_labels(space: SearchSpace) -> np.ndarray:
+    """``(V,)`` boolean: which vocabulary entries are operations (not an input, DARTS' second input or the output)."""
+    return np.array([v in space.operations and v != SECOND_INPUT for v in space.vocabulary])
+
+
+def authors_valid(
+    space: SearchSpace, labels: torch.Tensor, edges: torch.Tensor, decoded: list[Cell | None] | None = None
+) -> np.ndarray:
     """The validity check of the authors' pretraining scripts, per decoded sample.
 
     * NB201 (``is_valid_nasbench201``): the first node is the input, the last
@@ -215,13 +221,18 @@ def authors_valid(space: SearchSpace, labels: torch.Tensor, edges: torch.Tensor)
     * Other spaces: the authors used NAS-Bench-101's own check, which is ours
       (:func:`decode_cells`), and NAS-Bench-Graph is not in the paper.
 
+    Args:
+        space, labels, edges: As for :func:`decode_cells`.
+        decoded: The result of :func:`decode_cells` for these samples, when
+            already computed (the spaces that use our check reuse it).
+
     Returns:
         ``(B,)`` boolean array.
     """
     lab, adj = labels.cpu().numpy(), edges.cpu().numpy()
     vocab = space.vocabulary
     first, last = vocab.index(INPUT), vocab.index(OUTPUT)
-    operation = np.isin(np.arange(len(vocab)), [vocab.index(op) for op in space.operations if op != SECOND_INPUT])
+    operation = operation_labels(space)
     if space.name == "nb201":
         return (lab[:, 0] == first) & (lab[:, -1] == last) & operation[lab[:, 2:-1]].all(axis=1)
     if space.name == "darts":
@@ -231,7 +242,8 @@ def authors_valid(space: SearchSpace, labels: torch.Tensor, edges: torch.Tensor)
             block_start = 2 + 2 * ((node - 2) // 2)
             ok &= adj[:, :block_start, node].any(axis=1)
         return ok
-    return np.array([c is not None for c in decode_cells(space, labels, edges)], dtype=bool)
+    cells = decode_cells(space, labels, edges) if decoded is None else decoded
+    return np.array([c is not None for c in cells], dtype=bool)
 
 
 def uniqueness_ceiling(space_size: int, draws: int) -> float:
