@@ -186,7 +186,7 @@ def _pretrain(config, data, device, use_cache, progress) -> Pretrained:
     vocab = len(config.make_space().vocabulary)
     if use_cache and path.exists():
         state = torch.load(path, map_location=device, weights_only=True)
-        if state.get("version") == CHECKPOINT_VERSION and state.get("config") == _config_json(config):
+        if state.get("version") == CHECKPOINT_VERSION and state.get("config") == config.identity():
             model = Arch2Vec(vocab, config).to(device)
             model.load_state_dict(state["state_dict"])
             model.eval()
@@ -199,16 +199,12 @@ def _pretrain(config, data, device, use_cache, progress) -> Pretrained:
     if use_cache:
         with atomic_target(path) as tmp:  # concurrent trainers never share a temporary file
             torch.save(
-                {"version": CHECKPOINT_VERSION, "config": _config_json(config), "history": json.dumps(history),
+                {"version": CHECKPOINT_VERSION, "config": config.identity(), "history": json.dumps(history),
                  "provenance": json.dumps(provenance),
                  "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}},
                 tmp,
             )  # fmt: skip
     return Pretrained(model, config, history, path if use_cache else None, False, digest, provenance)
-
-
-def _config_json(config: Arch2VecConfig) -> str:
-    return config.identity()
 
 
 def train_model(

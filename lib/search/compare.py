@@ -29,8 +29,9 @@ def paired_comparison(results: pd.DataFrame, method: str, baseline: str, confide
 
     Returns:
         One row per (benchmark, dataset, budget) where both methods have at
-        least two common seeds, with :data:`RESULT_COLUMNS`. A p-value is NaN
-        when every difference is zero.
+        least two common seeds, with :data:`RESULT_COLUMNS`. The t-test's
+        p-value is NaN when every difference is the same, Wilcoxon's when
+        every difference is zero.
 
     Raises:
         ValueError: A method label not in ``results``, or a bad ``confidence``.
