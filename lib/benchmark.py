@@ -12,8 +12,14 @@ on NB101 whose shared table has none) and cost metrics such as ``params_M``,
 
 from __future__ import annotations
 
+import ast
+import difflib
+import hashlib
+import json
+import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,7 @@ from lib.errors import (
     NotInBenchmarkError,
     UnknownBenchmarkError,
 )
+from lib.paths import atomic_target, writable_data_dir
 from lib.spaces import DartsSpace, NB101Space, NB201Space, NBGraphSpace, SearchSpace
 from lib.spaces.nbgraph import PROTEINS_OPERATIONS
 
@@ -197,17 +204,25 @@ NBGRAPH_DATASETS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "com
 DEFAULT_DATASET = {"nbgraph": "cora", "nb201": "cifar10", "nb101": "cifar10"}
 _ALIASES = {"nas-bench-graph": "nbgraph", "nasbenchgraph": "nbgraph", "nasbench201": "nb201",
             "nas-bench-201": "nb201", "nasbench101": "nb101", "nas-bench-101": "nb101"}  # fmt: skip
-_CUSTOM: dict[str, Callable[[str | None], Benchmark]] = {}
+_CUSTOM: dict[str, "CustomTable"] = {}
+"""Process-local registrations (``register_table(..., persist=False)``), by lower-case name."""
+BUILTIN_BENCHMARKS = ("nbgraph", "nb201", "nb101", "darts")
 
 
 def available_benchmarks() -> dict[str, tuple[str, ...]]:
-    """Benchmark names with their datasets (built-in and registered)."""
+    """Benchmark names with their datasets: built-in ones and every registered table.
+
+    Registered tables are read from their descriptors under
+    ``writable_data_dir()/custom`` (see :func:`register_table`), so every
+    process sees the same ones; a damaged descriptor is skipped with a warning
+    here (loading it raises the error).
+    """
     names = {
         "nbgraph": NBGRAPH_DATASETS,
         "nb201": tuple(NB201_DATASETS),
         "nb101": ("cifar10",),
     }
-    names |= {name: ("custom",) for name in _CUSTOM}
+    names |= {name: (spec.dataset,) for name, spec in registered_tables(warn=True).items()}
     return names
 
 
@@ -218,36 +233,65 @@ def load_benchmark(name: str, dataset: str | None = None, *, budget: int | None 
         name: ``"nbgraph"`` (default study benchmark), ``"nb201"``, ``"nb101"``
             or a name given to :func:`register_table`. ``"darts"`` has no
             measurements and raises :class:`NoMetricsError`.
-        dataset: Dataset; ``None`` takes the benchmark's default.
+        dataset: Dataset; ``None`` takes the benchmark's default (for a
+            registered table: the dataset it was registered with, by default
+            ``"custom"``; any other dataset is refused).
         budget: Optional cap on distinct queried architectures.
 
     Raises:
         UnknownBenchmarkError: Unknown benchmark or dataset.
         DataMissingError: The benchmark's table is not in any data folder.
+        CorruptDataError, InvalidCellError: A registered table no longer
+            passes the checks of :func:`register_table`.
     """
-    key = _ALIASES.get(name.lower(), name.lower())
-    if key == "darts":
+    if _ALIASES.get(name.lower(), name.lower()) == "darts":
         raise NoMetricsError(
             "the DARTS space has no measured accuracies here (NAS-Bench-301 is not available); "
             "use lib.spaces.DartsSpace for sampling and unsupervised pretraining"
         )
-    if key in _CUSTOM:
-        bench = _CUSTOM[key](dataset)
-    elif key == "nbgraph":
-        bench = _load_nbgraph(_check_dataset(key, dataset, NBGRAPH_DATASETS))
+    key, dataset = resolve_dataset(name, dataset)
+    if key == "nbgraph":
+        bench = _load_nbgraph(dataset)
     elif key == "nb201":
-        bench = _load_nb201(_check_dataset(key, dataset, tuple(NB201_DATASETS)))
+        bench = _load_nb201(dataset)
     elif key == "nb101":
-        bench = _load_nb101(_check_dataset(key, dataset, ("cifar10",)))
+        bench = _load_nb101(dataset)
     else:
-        known = ", ".join(sorted(available_benchmarks()))
-        raise UnknownBenchmarkError(f"unknown benchmark {name!r}; known: {known} (and 'darts' for the space only)")
+        bench = _load_custom(_custom_spec(key))
     bench.budget = budget
     return bench
 
 
+def resolve_dataset(name: str, dataset: str | None = None) -> tuple[str, str]:
+    """The canonical ``(benchmark, dataset)`` of a name and an optional dataset: the one rule for both.
+
+    :func:`load_benchmark` and :func:`lib.sweep.parse_benchmarks` both use it,
+    so a pair one accepts the other accepts too. Names and datasets are
+    case-insensitive; aliases such as ``nas-bench-201`` or ``imagenet16-120``
+    are accepted.
+
+    Args:
+        name: A built-in benchmark or a registered table.
+        dataset: Its dataset; ``None`` takes the default (``DEFAULT_DATASET``,
+            or the dataset a table was registered with).
+
+    Raises:
+        UnknownBenchmarkError: Unknown benchmark, or a dataset the benchmark does not have.
+    """
+    key = _ALIASES.get(name.strip().lower(), name.strip().lower())
+    known = available_benchmarks()
+    if key not in known and _NAME.match(key) and (custom_tables_dir() / f"{key}.json").is_file():
+        _read_descriptor(custom_tables_dir() / f"{key}.json")  # a damaged descriptor: say so, not "unknown"
+    if key not in known:
+        raise UnknownBenchmarkError(
+            f"unknown benchmark {name!r}; known: {', '.join(sorted(known))} (and 'darts' for the space only; "
+            "register your own table with `python -m lib.benchmark register`)"
+        )
+    return key, _check_dataset(key, dataset, known[key])
+
+
 def _check_dataset(name: str, dataset: str | None, allowed: Sequence[str]) -> str:
-    dataset = (dataset or DEFAULT_DATASET[name]).lower()
+    dataset = (dataset or DEFAULT_DATASET.get(name, allowed[0])).strip().lower()
     dataset = {"imagenet16-120": "imagenet16", "imagenet": "imagenet16", "ogbn-arxiv": "arxiv"}.get(dataset, dataset)
     if dataset not in allowed:
         raise UnknownBenchmarkError(f"{name} has no dataset {dataset!r}; choose one of {list(allowed)}")
@@ -337,6 +381,229 @@ def load_space(name: str) -> SearchSpace:
     return SPACES[key]()
 
 
+NAN_POLICIES = ("drop", "unmeasured")
+"""How :func:`register_table` treats missing values (NaN) in metric columns when told to (see there)."""
+NATIVE_PARSERS: dict[str, Callable[[Any], Any]] = {"json": json.loads, "literal": ast.literal_eval}
+"""Named parsers of a cell column's text; a persisted registration names one (``parse_native="json"``)."""
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_SHOWN = 5  # bad rows quoted in an error message; the rest are counted
+_TABLES: dict[str, tuple["CustomTable", str, pd.DataFrame]] = {}  # name -> (spec, file digest, table)
+
+
+@dataclass(frozen=True)
+class CustomTable:
+    """A registered table: all that is needed to rebuild its benchmark in any process.
+
+    :func:`register_table` writes it as JSON to ``custom_tables_dir()/<name>.json``;
+    the fields are the arguments of :func:`register_table`, with ``name``,
+    ``space`` and ``dataset`` canonical (lower case) and ``path`` absolute.
+    """
+
+    name: str
+    path: str
+    space: str
+    cell_column: str
+    val_column: str
+    test_column: str | None = None
+    cost_columns: dict[str, str] = field(default_factory=dict)
+    parse_native: str | Callable[[Any], Any] | None = None
+    percent: bool = True
+    minimise: bool = False
+    nan: str | None = None
+    dataset: str = "custom"
+
+
+def custom_tables_dir() -> Path:
+    """The folder of registered tables' descriptors: ``writable_data_dir()/custom``.
+
+    That is ``$LATENT_NAS_DATA/custom`` when the variable is set, else the
+    project's ``data/custom``; every process (sweep workers, Dask workers,
+    notebooks) reads the same folder.
+    """
+    return writable_data_dir() / "custom"
+
+
+def registered_tables(*, warn: bool = False) -> dict[str, CustomTable]:
+    """Every registered table by name: the descriptors on disk, then this process's ``persist=False`` ones.
+
+    Args:
+        warn: Skip a damaged descriptor with a warning (default: raise).
+
+    Raises:
+        CorruptDataError: A descriptor cannot be read (unless ``warn``).
+    """
+    found: dict[str, CustomTable] = {}
+    folder = custom_tables_dir()
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.json")):
+            try:
+                spec = _read_descriptor(path)
+            except CorruptDataError as exc:
+                if not warn:
+                    raise
+                warnings.warn(str(exc), stacklevel=3)
+                continue
+            found[spec.name] = spec
+    return found | _CUSTOM
+
+
+def _read_descriptor(path: Path) -> CustomTable:
+    try:
+        payload = json.loads(path.read_text())
+        spec = CustomTable(**payload["table"])
+        if spec.name != path.stem:
+            raise ValueError(f"it names the table {spec.name!r}")
+        if spec.parse_native is not None and spec.parse_native not in NATIVE_PARSERS:
+            raise ValueError(f"unknown parse_native {spec.parse_native!r}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CorruptDataError(
+            f"the descriptor {path} of custom benchmark {path.stem!r} cannot be read ({type(exc).__name__}: {exc}); "
+            f"register the table again, or remove it with `python -m lib.benchmark unregister {path.stem}`"
+        ) from None
+    return spec
+
+
+def _custom_spec(key: str) -> CustomTable:
+    if key in _CUSTOM:
+        return _CUSTOM[key]
+    path = custom_tables_dir() / f"{key}.json"
+    if not path.is_file():
+        raise UnknownBenchmarkError(f"custom benchmark {key!r} is not registered (no {path})")
+    return _read_descriptor(path)
+
+
+def _load_custom(spec: CustomTable) -> Benchmark:
+    return Benchmark(spec.name, spec.dataset, load_space(spec.space), _custom_table(spec))
+
+
+def _custom_table(spec: CustomTable) -> pd.DataFrame:
+    """The table of a registration, rebuilt when the registration or the file's bytes changed."""
+    where = f"custom benchmark {spec.name!r}"
+    path = Path(spec.path)
+    if not path.is_file():
+        raise DataMissingError(
+            f"{where}: its table file {path} does not exist; put it back, or register the new location with "
+            f"`python -m lib.benchmark register {spec.name} FILE ...` (or remove it: `... unregister {spec.name}`)"
+        )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    cached = _TABLES.get(spec.name)
+    if cached is not None and cached[0] == spec and cached[1] == digest:
+        return cached[2]
+    table = _build_table(spec, path, where)
+    _TABLES[spec.name] = (spec, digest, table)
+    return table
+
+
+def _read_table_file(path: Path, where: str) -> pd.DataFrame:
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep="\t" if name.endswith((".tsv", ".tsv.gz")) else ",")
+    except Exception as exc:  # pandas raises many types for a bad file
+        kind = "Parquet" if name.endswith((".parquet", ".pq")) else "CSV"
+        raise CorruptDataError(f"{where}: could not read {path} as a {kind} table: {type(exc).__name__}: {exc}") from None
+
+
+def _rows(mask: np.ndarray, values: Sequence[Any] | None = None) -> str:
+    """``rows 3, 8, 9, ... (12 in all)`` for an error message (0-based data rows, header not counted)."""
+    rows = np.flatnonzero(mask)
+    shown = [f"{r} ({values[r]!r})" if values is not None else str(r) for r in rows[:_SHOWN]]
+    more = f", ... ({len(rows)} in all)" if len(rows) > _SHOWN else ""
+    return f"row{'s' if len(rows) > 1 else ''} " + ", ".join(shown) + more
+
+
+def _build_table(spec: CustomTable, path: Path, where: str) -> pd.DataFrame:
+    """Reads and checks a registered table; every check reports all offending rows (a few quoted, all counted)."""
+    raw = _read_table_file(path, where)
+    if raw.empty:
+        raise CorruptDataError(f"{where}: {path} has no rows")
+    metric_columns = {VAL: spec.val_column, **({TEST: spec.test_column} if spec.test_column else {}),
+                      **spec.cost_columns}  # fmt: skip
+    wanted = [spec.cell_column, *metric_columns.values()]
+    missing = [c for c in dict.fromkeys(wanted) if c not in raw.columns]
+    if missing:
+        close = {c: difflib.get_close_matches(c, list(map(str, raw.columns)), n=1) for c in missing}
+        hint = "".join(f"; did you mean {m[0]!r} for {c!r}?" for c, m in close.items() if m)
+        raise CorruptDataError(
+            f"{where}: {path} has no column(s) {missing}; its columns are {list(map(str, raw.columns))}{hint}"
+        )
+
+    values: dict[str, np.ndarray] = {}
+    problems, missing_values = [], {}
+    for metric, column in metric_columns.items():
+        numeric = pd.to_numeric(raw[column], errors="coerce").astype(float).to_numpy()
+        absent = raw[column].isna().to_numpy()
+        bad = (np.isnan(numeric) & ~absent) | np.isinf(numeric)
+        if bad.any():
+            problems.append(f"column {column!r} ({metric}) has {bad.sum()} value(s) that are not finite numbers: "
+                            f"{_rows(bad, raw[column].tolist())}")  # fmt: skip
+        if absent.any():
+            missing_values[column] = absent
+        values[metric] = numeric
+    if problems:
+        raise CorruptDataError(f"{where}: {path}: " + "; ".join(problems))
+    if missing_values and spec.nan is None:
+        detail = "; ".join(f"{column!r}: {mask.sum()} of {len(raw)}, {_rows(mask)}" for column, mask in missing_values.items())
+        raise CorruptDataError(
+            f"{where}: {path} has missing values (NaN) in metric column(s) {detail}. Say how to treat them: "
+            "nan='drop' (--nan drop) removes every row with a missing metric; nan='unmeasured' (--nan unmeasured) "
+            "makes a row without a validation value an unmeasured cell and keeps other missing values as NaN"
+        )
+    keep = np.ones(len(raw), dtype=bool)
+    if spec.nan == "drop":
+        for mask in missing_values.values():
+            keep &= ~mask
+    elif spec.nan == "unmeasured":
+        keep &= ~raw[spec.val_column].isna().to_numpy()
+
+    space = load_space(spec.space)
+    parser = NATIVE_PARSERS[spec.parse_native] if isinstance(spec.parse_native, str) else spec.parse_native
+    natives, keys, bad_rows = [], [], []
+    for row, value in enumerate(raw[spec.cell_column].tolist()):
+        try:
+            cell = space.from_native(parser(value) if parser is not None else value)
+            natives.append(space.to_native(cell))
+            keys.append(space.key(cell))
+        except (InvalidCellError, ValueError, TypeError, KeyError, IndexError, AttributeError, SyntaxError) as exc:
+            bad_rows.append(f"row {row} ({value!r}): {exc}")
+            natives.append(None)
+            keys.append(None)
+    if bad_rows:
+        more = f"; ... ({len(bad_rows)} bad rows in all)" if len(bad_rows) > _SHOWN else ""
+        parse = f" after parse_native={spec.parse_native!r}" if spec.parse_native else ""
+        raise InvalidCellError(
+            f"{where}: {len(bad_rows)} of {len(raw)} rows of {path} have a {spec.cell_column!r} value that is not "
+            f"a cell of the {space.name} space{parse}: " + "; ".join(bad_rows[:_SHOWN]) + more
+        )
+
+    kept = np.flatnonzero(keep)
+    if not len(kept):
+        raise CorruptDataError(f"{where}: no row of {path} is left once rows with missing values are dropped")
+    rows_of: dict[str, list[int]] = {}
+    for row in kept:
+        rows_of.setdefault(keys[row], []).append(int(row))
+    repeated = {k: r for k, r in rows_of.items() if len(r) > 1}
+    if repeated:
+        shown = "; ".join(f"{natives[r[0]]!r} in rows {r}" for r in list(repeated.values())[:_SHOWN])
+        more = f"; ... ({len(repeated)} in all)" if len(repeated) > _SHOWN else ""
+        raise CorruptDataError(
+            f"{where}: {len(repeated)} architecture(s) appear more than once in {path} (isomorphic drawings of a "
+            f"cell are one architecture): {shown}{more}; keep one row per architecture (e.g. average the repeats)"
+        )
+
+    scale = 1.0 if spec.percent else 100.0
+    sign = -1.0 if spec.minimise else 1.0
+    index = pd.Index([keys[r] for r in kept], name="key")
+    native = pd.Series([natives[r] for r in kept], index=index, dtype=object)  # object, not pandas' string dtype
+    table = pd.DataFrame({"native": native, VAL: sign * scale * values[VAL][kept]}, index=index)
+    if spec.test_column:
+        table[TEST] = sign * scale * values[TEST][kept]
+    for metric in spec.cost_columns:
+        table[metric] = values[metric][kept]
+    return table
+
+
 def register_table(
     name: str,
     path: str | Path,
@@ -346,71 +613,148 @@ def register_table(
     val_column: str,
     test_column: str | None = None,
     cost_columns: Mapping[str, str] | None = None,
-    parse_native: Callable[[Any], Any] | None = None,
+    parse_native: str | Callable[[Any], Any] | None = None,
     percent: bool = True,
-) -> None:
-    """Registers a CSV/Parquet of the user's own measurements as a benchmark.
+    minimise: bool = False,
+    nan: str | None = None,
+    dataset: str | None = None,
+    persist: bool = True,
+) -> Benchmark:
+    """Registers a CSV/Parquet of the user's own measurements as a benchmark, in every process.
 
     After ``register_table("mynb201", "runs.csv", space="nb201",
     cell_column="arch_str", val_column="val", test_column="test")``,
-    ``load_benchmark("mynb201")`` works like a built-in benchmark.
+    ``load_benchmark("mynb201")`` works like a built-in benchmark, here and in
+    any other process: the registration is a small JSON descriptor written
+    atomically to ``custom_tables_dir()/mynb201.json`` (``data/custom/`` or
+    ``$LATENT_NAS_DATA/custom/``), which :func:`load_benchmark`,
+    :func:`available_benchmarks`, ``python -m lib.sweep``, process-pool and
+    Dask workers and the notebooks all read. The same from a shell:
+    ``python -m lib.benchmark register mynb201 runs.csv --space nb201
+    --cell-column arch_str --val val --test test``. Registering a name again
+    replaces it (the benchmark's :meth:`Benchmark.content_digest` then changes
+    with the content, and so do the stored runs' identities).
+
+    The whole file is checked here, and again whenever it is loaded (a
+    changed file is re-read): every named column exists, the metric columns
+    are finite numbers, every row's cell is a cell of the space, and no
+    architecture appears twice; each check reports all offending rows.
+
+    **Direction.** Searches maximise ``val_acc``. With ``minimise=True`` (an
+    error or a loss) the table stores the *negated* values, ``val_acc =
+    -value`` and ``test_acc = -test value``, so the oracle's best cell is the
+    one with the lowest value and regret is in the metric's own units; negate
+    the stored numbers to read the original ones. (Negation rather than
+    ``100 - value`` because it fits losses as well as percent errors.)
 
     Args:
-        name: Benchmark name to register (must not shadow a built-in one).
-        path: The table file (``.csv``, ``.csv.gz`` or ``.parquet``).
-        space: Name of the space its cells belong to.
+        name: Benchmark name: letters, digits, ``_``, ``-``, ``.`` (case-insensitive;
+            not a built-in name).
+        path: The table file (``.csv``, ``.csv.gz``, ``.tsv`` or ``.parquet``);
+            its absolute path is recorded, so keep the file there.
+        space: Name of the space its cells belong to (``nb201``, ``nb101``, ``nbgraph``, ``darts``).
         cell_column: Column with each cell's native form (e.g. NB201 arch strings).
-        val_column: Validation accuracy column (what searches optimise).
-        test_column: Optional test accuracy column.
+        val_column: Validation metric column (what searches optimise), percent by default.
+        test_column: Optional test metric column (what studies report).
         cost_columns: Optional ``{metric name: column}`` of cost metrics, e.g.
-            ``{"latency_ms": "lat"}``.
-        parse_native: Turns a cell-column value into the space's native form
-            (default: the value itself).
-        percent: Whether accuracies are already in percent (else fractions, scaled by 100).
+            ``{"latency_ms": "lat"}`` (stored as they are, never negated).
+        parse_native: Turns a cell-column value into the space's native form:
+            ``None`` (the value itself, e.g. NB201 arch strings), the name of
+            one of :data:`NATIVE_PARSERS` (``"json"``, ``"literal"``: e.g.
+            ``[[0,0,1,1],["gcn","gat","sage","gin"]]`` for NAS-Bench-Graph), or a
+            callable, which cannot be written to a descriptor: it needs
+            ``persist=False``.
+        percent: Whether the validation/test values are in percent (else
+            fractions, multiplied by 100).
+        minimise: The metric is to be minimised (an error, a loss): stored negated, see above.
+        nan: Missing values (NaN) in a metric column are refused unless this
+            says how to treat them: ``"drop"`` removes every row with a
+            missing validation, test or cost value; ``"unmeasured"`` makes a
+            row without a validation value an *unmeasured* cell (left out of
+            the table: a search that proposes it learns nothing and spends
+            nothing, as for any cell outside a table) and keeps a missing test
+            or cost value as NaN in that row.
+        dataset: The dataset name of the benchmark (default ``"custom"``);
+            :func:`load_benchmark` and the sweep accept only this one.
+        persist: Write the descriptor (default). ``False`` keeps the
+            registration in this process only: spawned workers, Dask workers
+            and other notebooks do not see it.
+
+    Returns:
+        The registered benchmark, loaded.
 
     Raises:
-        ValueError: The name is taken by a built-in benchmark.
+        ValueError: A bad name, a built-in name, an unknown ``nan`` or parser,
+            or a callable ``parse_native`` with ``persist=True``.
+        UnknownBenchmarkError: Unknown space.
+        DataMissingError: The file does not exist.
+        CorruptDataError: The file cannot be read, lacks a named column (the
+            message lists the columns it has), has non-numeric or missing
+            metric values, or lists an architecture twice.
+        InvalidCellError: Rows whose cell is not in the space (all counted, the first few quoted).
     """
-    key = name.lower()
-    if key in ("nbgraph", "nb201", "nb101", "darts") or key in _ALIASES:
+    key = str(name).strip().lower()
+    if key in BUILTIN_BENCHMARKS or key in _ALIASES:
         raise ValueError(f"{name!r} is a built-in benchmark; choose another name")
-    path = Path(path)
-    space_obj = load_space(space)
+    if not _NAME.match(key):
+        raise ValueError(f"benchmark name {name!r}: use letters, digits, '_', '-' and '.' (no ':' or ',')")
+    dataset_key = str(dataset or "custom").strip().lower()
+    if not _NAME.match(dataset_key):
+        raise ValueError(f"dataset name {dataset!r}: use letters, digits, '_', '-' and '.' (no ':' or ',')")
+    if nan not in (None, *NAN_POLICIES):
+        raise ValueError(f"nan={nan!r}: choose 'drop' or 'unmeasured' (or None to refuse missing values)")
+    if isinstance(parse_native, str) and parse_native not in NATIVE_PARSERS:
+        raise ValueError(f"parse_native={parse_native!r}: choose one of {sorted(NATIVE_PARSERS)} or pass a callable")
+    if parse_native is not None and not isinstance(parse_native, str) and not callable(parse_native):
+        raise ValueError(f"parse_native must be a parser name {sorted(NATIVE_PARSERS)} or a callable, got {parse_native!r}")
+    if callable(parse_native) and persist:
+        raise ValueError(
+            f"custom benchmark {name!r}: a Python function as parse_native cannot be stored for other processes; "
+            f"use a parser name {sorted(NATIVE_PARSERS)}, convert the column beforehand, or pass persist=False "
+            "to keep the registration in this process only (sweep workers and notebooks will not see it)"
+        )
+    costs = {str(m): str(c) for m, c in (cost_columns or {}).items()}
+    reserved = [m for m in costs if m in (VAL, TEST, "key", *INFO_COLUMNS)]
+    if reserved:
+        raise ValueError(f"cost metric name(s) {reserved} are reserved; name costs e.g. 'latency_ms' or 'params_M'")
+    spec = CustomTable(
+        name=key, path=str(Path(path).expanduser().resolve()), space=load_space(space).name,
+        cell_column=cell_column, val_column=val_column, test_column=test_column or None, cost_columns=costs,
+        parse_native=parse_native, percent=bool(percent), minimise=bool(minimise), nan=nan, dataset=dataset_key,
+    )  # fmt: skip
+    table = _custom_table(spec)
+    if persist:
+        descriptor = custom_tables_dir() / f"{key}.json"
+        payload = {"format": 1, "table": asdict(spec),
+                   "registered": {"rows": len(table), "at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")}}  # fmt: skip
+        with atomic_target(descriptor) as tmp:
+            tmp.write_text(json.dumps(payload, indent=2) + "\n")
+        _CUSTOM.pop(key, None)
+    else:
+        _CUSTOM[key] = spec
+    return _load_custom(spec)
 
-    def loader(dataset: str | None) -> Benchmark:
-        if not path.exists():
-            raise DataMissingError(f"custom benchmark {name!r}: table file {path} does not exist")
-        try:
-            raw = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-        except Exception as exc:
-            raise CorruptDataError(f"custom benchmark {name!r}: could not read {path}: {exc}") from None
-        columns = {cell_column: "cells", val_column: "validation", test_column: "test", **{
-            c: m for m, c in (cost_columns or {}).items()}}  # fmt: skip
-        missing = [c for c in columns if c is not None and c not in raw.columns]
-        if missing:
-            raise CorruptDataError(f"custom benchmark {name!r}: {path} has no column(s) {missing}")
-        scale = 1.0 if percent else 100.0
-        natives = [parse_native(v) if parse_native else v for v in raw[cell_column]]
-        keys = []
-        for row, native in enumerate(natives):
-            try:
-                keys.append(space_obj.key(space_obj.from_native(native)))
-            except InvalidCellError as exc:
-                raise InvalidCellError(f"custom benchmark {name!r}, row {row}: {exc}") from None
-        table = pd.DataFrame({"native": natives, VAL: raw[val_column].to_numpy(float) * scale},
-                             index=pd.Index(keys, name="key"))  # fmt: skip
-        if test_column:
-            table[TEST] = raw[test_column].to_numpy(float) * scale
-        for metric, column in (cost_columns or {}).items():
-            table[metric] = raw[column].to_numpy(float)
-        if not table.index.is_unique:
-            dup = table.index[table.index.duplicated()][0]
-            raise CorruptDataError(f"custom benchmark {name!r}: architecture {dup!r} appears twice in {path}")
-        return Benchmark(key, dataset or "custom", space_obj, table)
 
-    _CUSTOM[key] = loader
+def unregister_table(name: str) -> bool:
+    """Removes a table registered with :func:`register_table` (its descriptor and any process-local entry).
+
+    Returns:
+        Whether there was such a registration (an unknown name is not an error).
+    """
+    key = str(name).strip().lower()
+    removed = _CUSTOM.pop(key, None) is not None
+    _TABLES.pop(key, None)
+    if _NAME.match(key):
+        descriptor = custom_tables_dir() / f"{key}.json"
+        if descriptor.exists():
+            descriptor.unlink()
+            removed = True
+    return removed
 
 
-def unregister_table(name: str) -> None:
-    """Removes a custom benchmark registered with :func:`register_table`."""
-    _CUSTOM.pop(name.lower(), None)
+if __name__ == "__main__":  # python -m lib.benchmark register|unregister|list ...
+    import sys
+
+    from lib.benchmark_cli import main
+
+    sys.exit(main())

@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lib.benchmark import DEFAULT_DATASET, available_benchmarks
+from lib.benchmark import available_benchmarks, resolve_dataset
+from lib.config import parse_int_list
+from lib.errors import UnknownBenchmarkError
 from lib.search.registry import available_methods, get_method
 from lib.search.store import ResultStore, RunKey
 
@@ -52,60 +54,35 @@ class RunSpec:
         return f"{self.benchmark}/{self.dataset}/{self.method}/b{self.budget}/s{self.seed}"
 
 
-def parse_int_list(text: str) -> list[int]:
-    """``"0-3,7"`` → ``[0, 1, 2, 3, 7]`` (sorted, unique).
-
-    Raises:
-        ValueError: A part is not an integer or an ``a-b`` range with a ≤ b.
-    """
-    values: set[int] = set()
-    for part in str(text).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            if sep and lo:
-                start, stop = int(lo), int(hi)
-                if stop < start:
-                    raise ValueError
-                values.update(range(start, stop + 1))
-            else:
-                values.add(int(part))
-        except ValueError:
-            raise ValueError(f"{part!r} is not an integer or a range like 0-9") from None
-    if not values:
-        raise ValueError(f"no integers in {text!r}")
-    return sorted(values)
-
-
 def parse_benchmarks(benchmarks: str, datasets: str | None = None) -> list[tuple[str, str]]:
     """``"nb201,nbgraph:cora"`` (+ ``datasets`` for entries without ``:``) → ``[(name, dataset), ...]``.
 
     ``datasets="all"`` takes every dataset of each benchmark.
 
+    Names and datasets follow :func:`lib.benchmark.resolve_dataset`, the rule
+    of :func:`~lib.benchmark.load_benchmark` too (registered tables included).
+
     Raises:
-        ValueError: Unknown benchmark or dataset.
+        ValueError: Unknown benchmark or dataset (the message of
+            :func:`~lib.benchmark.resolve_dataset`).
     """
     known = available_benchmarks()
     pairs: list[tuple[str, str]] = []
-    for entry in [e.strip() for e in benchmarks.split(",") if e.strip()]:
-        name, _, dataset = entry.partition(":")
-        name = name.lower()
-        if name not in known:
-            raise ValueError(f"unknown benchmark {name!r}; known: {sorted(known)}")
-        if dataset:
-            chosen = [dataset]
-        elif datasets == "all":
-            chosen = list(known[name])
-        elif datasets:
-            chosen = [d.strip() for d in datasets.split(",") if d.strip()]
-        else:
-            chosen = [DEFAULT_DATASET.get(name, known[name][0])]
-        for ds in chosen:
-            if ds not in known[name]:
-                raise ValueError(f"{name} has no dataset {ds!r}; choose from {list(known[name])}")
-            pairs.append((name, ds))
+    try:
+        for entry in [e.strip() for e in benchmarks.split(",") if e.strip()]:
+            name, _, dataset = entry.partition(":")
+            name, _ = resolve_dataset(name, dataset or None)
+            if dataset:
+                chosen = [dataset]
+            elif datasets == "all":
+                chosen = list(known[name])
+            elif datasets:
+                chosen = [d.strip() for d in datasets.split(",") if d.strip()]
+            else:
+                chosen = [None]
+            pairs.extend(resolve_dataset(name, ds) for ds in chosen)
+    except UnknownBenchmarkError as exc:
+        raise ValueError(str(exc)) from None
     return list(dict.fromkeys(pairs))
 
 
@@ -178,6 +155,7 @@ def run_sweep(
     local_cluster: bool = False,
     dask_processes: bool = True,
     progress: bool = True,
+    mp_context: str | None = None,
 ) -> SweepReport:
     """Runs the grid's missing runs and stores them.
 
@@ -190,6 +168,10 @@ def run_sweep(
         dask_processes: Whether the local cluster's workers are processes
             (``False``: threads in this process; for quick tests).
         progress: Show a tqdm progress bar.
+        mp_context: Start method of the local process pool's workers
+            (``"spawn"``, ``"forkserver"``, ``"fork"``; default: the platform's).
+            Spawned workers share nothing with this process but the files:
+            they load benchmarks (registered tables too) from disk.
 
     Returns:
         A :class:`SweepReport`; failed runs are listed, not raised.
@@ -215,7 +197,10 @@ def run_sweep(
     if todo and (scheduler or local_cluster):
         _run_dask(todo, finish, workers=workers, scheduler=scheduler, processes=dask_processes)
     elif todo and workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        import multiprocessing
+
+        context = multiprocessing.get_context(mp_context) if mp_context else None
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {pool.submit(execute, spec): spec for spec in todo}
             for future in as_completed(futures):
                 error = future.exception()
@@ -298,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(methods) - set(available_methods()))
         if unknown:
             raise ValueError(f"unknown method(s) {unknown}; known: {available_methods()}")
-        grid = build_grid(pairs, methods, parse_int_list(args.seeds), parse_int_list(args.budgets),
+        grid = build_grid(pairs, methods, parse_int_list(args.seeds), parse_int_list(args.budgets, min=1),
                           _parse_hyperparameters(args.hp))  # fmt: skip
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))

@@ -150,7 +150,8 @@ def test_not_measured_cell_is_named(monkeypatch):
     assert bench.budget_counters()["num_queries"] == 0
 
 
-def test_custom_table_runs_like_a_builtin(tmp_path):
+def test_custom_table_runs_like_a_builtin(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_NAS_DATA", str(tmp_path / "data"))  # the descriptor goes there, not to data/
     space = NB201Space()
     rng = np.random.default_rng(0)
     archs = sorted({space.to_native(space.sample(rng)) for _ in range(20)})
