@@ -11,7 +11,7 @@ Data are looked up, in order, in ``$LATENT_NAS_DATA`` (if set), the project's
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +29,10 @@ def atomic_target(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
 
     The rename is atomic, so readers never see half a file and concurrent
     writers never share a temporary file; on an error the temporary file is
-    removed and ``path`` is left as it was.
+    removed and ``path`` is left as it was. The file gets the mode of any
+    newly created file (``0o666`` less the umask, e.g. ``0o644``), not the
+    owner-only ``0o600`` of :func:`tempfile.mkstemp`, so results stay readable
+    by the group and others as the umask allows.
 
     Args:
         path: The file to (re)place; its folder is created if missing.
@@ -37,14 +40,26 @@ def atomic_target(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
+    tmp = _create_unique(path.parent, f".{path.name}.", suffix)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _create_unique(folder: Path, prefix: str, suffix: str) -> str:
+    """Creates a new empty file with a random name in ``folder``, mode ``0o666`` less the umask (the kernel applies it)."""
+    for _ in range(100):
+        name = str(folder / f"{prefix}{secrets.token_hex(6)}{suffix}")
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return name
+    raise FileExistsError(f"could not create a unique temporary file {prefix}*{suffix} in {folder}")
 
 
 def data_dirs() -> list[Path]:

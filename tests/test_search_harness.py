@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -300,3 +302,44 @@ def test_readers_never_see_half_a_file(cora, tmp_path):
     for writer in writers:
         writer.join(60)
         assert writer.exitcode == 0
+
+
+def test_a_corrupt_stored_run_is_skipped_with_a_warning_and_counts_as_absent(cora, tmp_path):
+    from lib.search.store import CorruptRunWarning
+
+    store = ResultStore(tmp_path)
+    small, large = run_search(cora, "random", 6, 0), run_search(cora, "random", 10, 1)
+    bad, good = store.put(small), store.put(large)
+    text = bad.read_text()
+    bad.write_text(text[: len(text) // 2])  # truncated
+    key = store.key_of(small)
+    with pytest.warns(CorruptRunWarning, match=rf"{bad.name}.*rerun.*rm '{bad}'"):
+        assert store.get(key) is None
+    with pytest.warns(CorruptRunWarning):
+        assert not store.has(key)  # a sweep reruns it, and the atomic write replaces the file
+    with pytest.warns(CorruptRunWarning):
+        assert [t.metadata["seed"] for t in store.load_all()] == [1]
+    assert len(store.keys()) == 2  # listing reads no file
+    # a larger run serves smaller budgets; a corrupt one is skipped for the next larger readable one
+    store.put(run_search(cora, "random", 20, 1))
+    good.write_text("{")
+    with pytest.warns(CorruptRunWarning):
+        served = store.get(store.key_of(large.prefix(5)))
+    assert served.budget == 5 and served.same_queries(large.prefix(5))
+    store.put(small)
+    assert store.get(key).records == small.records
+
+
+def test_stored_runs_are_readable_by_group_and_others(cora, tmp_path):
+    from lib.paths import atomic_target
+
+    old = os.umask(0o022)
+    try:
+        path = ResultStore(tmp_path).put(run_search(cora, "random", 4, 0))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644  # mkstemp's 0o600 before
+        os.umask(0o027)
+        with atomic_target(tmp_path / "x.txt") as tmp:
+            tmp.write_text("x")
+        assert stat.S_IMODE((tmp_path / "x.txt").stat().st_mode) == 0o640  # the umask decides
+    finally:
+        os.umask(old)

@@ -13,11 +13,16 @@ The folder listing is the index; there is no shared index file to corrupt.
   queries, different wall times) and the last rename wins; nothing is lost.
 * An interrupted sweep leaves only complete runs (and possibly hidden
   ``.*.tmp`` files, which are ignored), so rerunning it resumes.
+* A stored file that cannot be read (truncated by a full disk or an
+  interrupted copy, edited by hand) is skipped with a :class:`CorruptRunWarning`
+  naming it: :meth:`ResultStore.has` treats it as absent, so a sweep reruns the
+  run and the atomic write replaces the file.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +34,10 @@ from lib.search.registry import get_method, resolve_hyperparameters
 from lib.search.trajectory import Trajectory
 
 _NAME = re.compile(r"^b(?P<budget>\d+)_s(?P<seed>-?\d+)_(?P<hash>[0-9a-f]+)\.json$")
+
+
+class CorruptRunWarning(UserWarning):
+    """A stored run file could not be read and is treated as absent."""
 
 
 @dataclass(frozen=True)
@@ -80,24 +89,40 @@ class ResultStore:
             allow_prefix: Serve a smaller budget from the smallest stored larger
                 run of an anytime method.
         """
-        exact = self.path(key)
-        if exact.exists():
-            return Trajectory.load(exact)
+        exact = self._read(self.path(key))
+        if exact is not None:
+            return exact
         if not allow_prefix or not getattr(get_method(key.method), "anytime", True):
             return None
-        larger = [k for k in self._keys_like(key) if k.budget > key.budget]
-        if not larger:
-            return None
-        source = min(larger, key=lambda k: k.budget)
-        return Trajectory.load(self.path(source)).prefix(key.budget)
+        for source in sorted((k for k in self._keys_like(key) if k.budget > key.budget), key=lambda k: k.budget):
+            found = self._read(self.path(source))  # an unreadable larger run is skipped: try the next one
+            if found is not None:
+                return found.prefix(key.budget)
+        return None
 
     def has(self, key: RunKey, *, allow_prefix: bool = True) -> bool:
-        """Whether :meth:`get` would find the run (without loading it)."""
-        if self.path(key).exists():
-            return True
-        if not allow_prefix or not getattr(get_method(key.method), "anytime", True):
-            return False
-        return any(k.budget > key.budget for k in self._keys_like(key))
+        """Whether :meth:`get` would find the run.
+
+        The candidate files are read, so a truncated or corrupt file counts as
+        absent (with a :class:`CorruptRunWarning`) and a sweep reruns the run.
+        """
+        return self.get(key, allow_prefix=allow_prefix) is not None
+
+    @staticmethod
+    def _read(path: Path) -> Trajectory | None:
+        """The trajectory stored at ``path``; ``None`` (with a warning) when it cannot be read, or is missing."""
+        try:
+            return Trajectory.load(path)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:  # JSONDecodeError is a ValueError
+            warnings.warn(
+                f"skipping the stored run {path}: it cannot be read ({type(exc).__name__}: {exc}); it is probably "
+                "truncated (a full disk, an interrupted copy). A sweep that includes this run reruns it and "
+                f"replaces the file; to drop it instead, delete it (rm '{path}').",
+                CorruptRunWarning, stacklevel=3,
+            )  # fmt: skip
+            return None
 
     def _keys_like(self, key: RunKey) -> list[RunKey]:
         return [k for k in self.keys(key.benchmark, key.dataset, key.method)
@@ -131,9 +156,11 @@ class ResultStore:
 
     def load_all(self, benchmark: str | None = None, dataset: str | None = None,
                  method: str | None = None) -> Iterator[Trajectory]:  # fmt: skip
-        """Every stored run matching the filters."""
+        """Every stored run matching the filters; unreadable files are skipped with a :class:`CorruptRunWarning`."""
         for key in self.keys(benchmark, dataset, method):
-            yield Trajectory.load(self.path(key))
+            trajectory = self._read(self.path(key))
+            if trajectory is not None:
+                yield trajectory
 
     def __repr__(self) -> str:
         return f"ResultStore({self.root})"
