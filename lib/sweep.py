@@ -165,8 +165,10 @@ def run_sweep(
         workers: Parallel workers (1 runs in this process; ignored with ``scheduler``).
         scheduler: Address of a Dask scheduler to run on.
         local_cluster: Start a Dask ``LocalCluster`` of ``workers`` workers.
-        dask_processes: Whether the local cluster's workers are processes
-            (``False``: threads in this process; for quick tests).
+        dask_processes: Must stay ``True``: the local cluster's workers are
+            processes with one thread each. Threads of one process share the
+            global numpy/torch/``random`` seeding and torch's thread pool, so
+            seeded runs in threads are not reproducible and are refused.
         progress: Show a tqdm progress bar.
         mp_context: Start method of the local process pool's workers
             (``"spawn"``, ``"forkserver"``, ``"fork"``; default: the platform's).
@@ -174,10 +176,21 @@ def run_sweep(
             they load benchmarks (registered tables too) from disk.
 
     Returns:
-        A :class:`SweepReport`; failed runs are listed, not raised.
+        A :class:`SweepReport`; failed runs are listed, not raised: a run that
+        raised, a cancelled Dask task, a lost worker, a dead pool process.
+
+    Raises:
+        ValueError: ``dask_processes=False``, or a Dask scheduler with a
+            worker that runs more than one thread.
     """
     from tqdm.auto import tqdm
 
+    if (scheduler or local_cluster) and not dask_processes:
+        raise ValueError(
+            "dask_processes=False would run seeded searches as threads of one process, which share the global "
+            "numpy/torch/random seeding and torch's thread pool, so the runs would depend on scheduling; "
+            "run the local cluster's workers as processes (dask_processes=True, the default)"
+        )
     store = store or ResultStore()
     started = time.perf_counter()
     todo = [spec for spec in grid if not store.has(spec.key())]
@@ -195,16 +208,9 @@ def run_sweep(
         bar.update(1)
 
     if todo and (scheduler or local_cluster):
-        _run_dask(todo, finish, workers=workers, scheduler=scheduler, processes=dask_processes)
+        _run_dask(todo, finish, workers=workers, scheduler=scheduler)
     elif todo and workers > 1:
-        import multiprocessing
-
-        context = multiprocessing.get_context(mp_context) if mp_context else None
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(execute, spec): spec for spec in todo}
-            for future in as_completed(futures):
-                error = future.exception()
-                finish(futures[future], None if error else future.result(), error)
+        _run_pool(todo, finish, workers=workers, mp_context=mp_context)
     else:
         for spec in todo:
             try:
@@ -218,25 +224,96 @@ def run_sweep(
     return report
 
 
-def _run_dask(todo: list[RunSpec], finish: Callable, *, workers: int, scheduler: str | None, processes: bool) -> None:
+class RunCancelledError(RuntimeError):
+    """A run's task was cancelled (by the scheduler, another client or a lost connection) before it finished."""
+
+
+class WorkerDiedError(RuntimeError):
+    """A pool process died (killed, out of memory, a crash in native code), taking its runs with it."""
+
+
+def _outcome(future: Any) -> tuple[str | None, BaseException | None]:
+    """``(result, None)`` or ``(None, error)`` of a finished future; never raises (a cancelled one is an error)."""
+    if future.cancelled():
+        return None, RunCancelledError("its task was cancelled before it finished; the run was not stored, "
+                                       "rerun the sweep to run it (stored runs are skipped)")  # fmt: skip
+    try:
+        return future.result(), None
+    except Exception as exc:  # CancelledError too, should it come from result()
+        return None, exc
+
+
+def _run_pool(todo: list[RunSpec], finish: Callable, *, workers: int, mp_context: str | None = None) -> None:
+    """Runs ``todo`` on a local process pool; a dead pool process fails the runs it took down, nothing more."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    broken = WorkerDiedError(
+        "a process of the pool died while this run was running or queued (killed, out of memory, or a crash in "
+        "native code) and the pool stopped; rerun the sweep to run it (stored runs are skipped), with fewer "
+        "--workers if memory is short"
+    )  # fmt: skip
+    import multiprocessing
+
+    context = multiprocessing.get_context(mp_context) if mp_context else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {}
+        for i, spec in enumerate(todo):
+            try:
+                futures[pool.submit(execute, spec)] = spec
+            except BrokenProcessPool:  # the pool broke while we were still submitting
+                for rest in todo[i:]:
+                    finish(rest, None, broken)
+                break
+        for future in as_completed(futures):
+            result, error = _outcome(future)
+            finish(futures[future], result, broken if isinstance(error, BrokenProcessPool) else error)
+
+
+def _execute_on_dask(spec: RunSpec) -> str:
+    """:func:`execute` on a Dask worker, refused on a worker that runs several threads (shared global seeding)."""
+    from distributed import get_worker
+
+    threads = get_worker().state.nthreads
+    if threads > 1:
+        raise RuntimeError(f"this Dask worker runs {threads} threads; {_ONE_THREAD}")
+    return execute(spec)
+
+
+_ONE_THREAD = ("threads of one process share the global numpy/torch/random seeding and torch's thread pool, so "
+               "seeded runs would not be reproducible: start the workers with one thread each, e.g. "
+               "`dask worker SCHEDULER_ADDRESS --nthreads 1 --nworkers N`")  # fmt: skip
+
+
+def _check_one_thread_per_worker(client: Any, scheduler: str) -> None:
+    """Raises a ValueError naming the scheduler's workers that run more than one thread."""
+    workers = client.scheduler_info().get("workers", {})
+    threaded = {address: info.get("nthreads", 1) for address, info in workers.items() if info.get("nthreads", 1) > 1}
+    if threaded:
+        shown = ", ".join(f"{address} ({n} threads)" for address, n in list(threaded.items())[:5])
+        raise ValueError(f"{len(threaded)} worker(s) of the Dask scheduler {scheduler} run several threads: {shown}; "
+                         + _ONE_THREAD.replace("SCHEDULER_ADDRESS", scheduler))  # fmt: skip
+
+
+def _run_dask(todo: list[RunSpec], finish: Callable, *, workers: int, scheduler: str | None) -> None:
+    """Runs ``todo`` on Dask: a task per run; a failed, cancelled or lost task fails its run only."""
     from distributed import Client, LocalCluster, as_completed as dask_completed
 
     cluster = None
     if scheduler:
         client = Client(scheduler)
     else:
-        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=processes,
+        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
                                dashboard_address=None)  # fmt: skip
         client = Client(cluster)
     try:
-        futures = {client.submit(execute, spec, pure=False, key=f"run-{spec.label()}-{spec.key().config_hash}"): spec
+        if scheduler:
+            _check_one_thread_per_worker(client, scheduler)
+        futures = {client.submit(_execute_on_dask, spec, pure=False,
+                                 key=f"run-{spec.label()}-{spec.key().config_hash}"): spec
                    for spec in todo}  # fmt: skip
         for future in dask_completed(list(futures)):
-            spec = futures[future]
-            if future.status == "error":
-                finish(spec, None, future.exception())
-            else:
-                finish(spec, future.result(), None)
+            result, error = _outcome(future)  # an erred task (a lost worker: KilledWorker) or a cancelled one
+            finish(futures[future], result, error)
     finally:
         client.close()
         if cluster is not None:

@@ -69,15 +69,105 @@ def test_process_pool_gives_the_same_runs_as_in_process(tmp_path):
         assert serial.get(spec.key()).same_queries(pooled.get(spec.key()))
 
 
-def test_tiny_sweep_on_a_dask_local_cluster(tmp_path):
-    grid = build_grid(CORA, ["random", "evolution"], [0, 1], [8])
-    store = ResultStore(tmp_path)
-    report = run_sweep(grid, store, workers=1, local_cluster=True, dask_processes=False, progress=False)
-    assert len(report.completed) == 4 and not report.failed
-    reference = run_sweep(grid, ResultStore(tmp_path / "ref"), progress=False)
-    assert len(reference.completed) == 4
+def test_dask_local_cluster_of_processes_gives_the_serial_runs_arch2vec_too(tmp_path):
+    # arch2vec with a 1-epoch model (cached under data/cache after the first time): the worker process loads
+    # the checkpoint the parent prepared and must query exactly what the serial run queried
+    fast = {"pretrain_epochs": 1}
+    grid = (build_grid(CORA, ["random", "evolution"], [0, 1], [8])
+            + build_grid(CORA, ["arch2vec_bo"], [0, 1], [20], {"arch2vec_bo": fast}))  # fmt: skip
+    serial, dask = ResultStore(tmp_path / "serial"), ResultStore(tmp_path / "dask")
+    assert len(run_sweep(grid, serial, progress=False).completed) == 6
+    report = run_sweep(grid, dask, workers=1, local_cluster=True, progress=False)  # time: each process builds the 26k-cell pool
+    assert len(report.completed) == 6 and not report.failed, report
     for spec in grid:
-        assert store.get(spec.key()).same_queries(ResultStore(tmp_path / "ref").get(spec.key()))
+        assert serial.get(spec.key()).same_queries(dask.get(spec.key())), spec.label()
+
+
+def test_dask_threads_are_refused_for_seeded_runs(tmp_path):
+    grid = build_grid(CORA, ["random"], [0], [4])
+    with pytest.raises(ValueError, match="threads of one process.*dask_processes=True"):
+        run_sweep(grid, ResultStore(tmp_path), local_cluster=True, dask_processes=False, progress=False)
+    assert not ResultStore(tmp_path).keys()
+
+
+def test_a_scheduler_with_threaded_workers_is_refused(tmp_path):
+    from distributed import Client, LocalCluster
+
+    from lib.sweep import _execute_on_dask
+
+    grid = build_grid(CORA, ["random"], [0], [4])
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster:
+        with pytest.raises(ValueError, match=r"run several threads.*`dask worker \S+ --nthreads 1"):
+            run_sweep(grid, ResultStore(tmp_path), scheduler=cluster.scheduler_address, progress=False)
+        with Client(cluster) as client:  # a threaded worker that joins later: each task refuses it too
+            with pytest.raises(RuntimeError, match="runs 2 threads.*--nthreads 1"):
+                client.submit(_execute_on_dask, grid[0], pure=False).result()
+    assert not ResultStore(tmp_path).keys()
+
+
+class _CancellingStore(ResultStore):
+    """Cancels the task of seed 2 when the first run comes back (as a scheduler or another client might)."""
+
+    cancelled: list = []
+
+    def put(self, trajectory):
+        from distributed import Future, default_client
+
+        if not self.cancelled:
+            client = default_client()  # the sweep's client
+            self.cancelled += [key for key in client.futures if "/s2-" in str(key)]
+            client.cancel([Future(key, client) for key in self.cancelled])
+        return super().put(trajectory)
+
+
+def test_a_cancelled_dask_task_fails_its_run_only(tmp_path):
+    from distributed import LocalCluster
+
+    grid = build_grid(CORA, ["random"], [0, 1, 2], [8])
+    store = _CancellingStore(tmp_path)
+    store.cancelled = []
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        report = run_sweep(grid, store, scheduler=cluster.scheduler_address, progress=False)
+    assert len(store.cancelled) == 1
+    assert list(report.failed) == ["nbgraph/cora/random/b8/s2"] and len(report.completed) == 2
+    assert "cancelled" in report.failed["nbgraph/cora/random/b8/s2"] and "rerun the sweep" in report.failed[
+        "nbgraph/cora/random/b8/s2"]  # fmt: skip
+    assert len(run_sweep(grid, ResultStore(tmp_path), progress=False).completed) == 1  # the rerun picks it up
+
+
+def test_a_dead_pool_process_fails_its_runs_with_a_clear_message(tmp_path):
+    import os
+
+    from lib.search import register_method, registry
+
+    @register_method("_test_dies")
+    class Dies:
+        def search(self, oracle, rng):
+            os._exit(3)  # as the out-of-memory killer would
+
+    try:
+        grid = build_grid(CORA, ["_test_dies"], [0, 1, 2], [4])
+        report = run_sweep(grid, ResultStore(tmp_path), workers=2, progress=False)
+    finally:
+        registry._REGISTRY.pop("_test_dies", None)
+    assert len(report.failed) == 3 and not report.completed
+    assert all(e.startswith("WorkerDiedError: a process of the pool died") and "rerun the sweep" in e
+               for e in report.failed.values())  # fmt: skip
+
+
+def test_a_corrupt_stored_run_is_rerun_and_replaced(tmp_path):
+    from lib.search.store import CorruptRunWarning
+
+    grid = build_grid(CORA, ["random"], [0, 1], [6])
+    store = ResultStore(tmp_path)
+    run_sweep(grid, store, progress=False)
+    path = store.path(grid[0].key())
+    good = path.read_text()
+    path.write_text(good[: len(good) // 2])  # truncated (a full disk, an interrupted copy)
+    with pytest.warns(CorruptRunWarning, match="rerun"):
+        report = run_sweep(grid, store, progress=False)
+    assert report.skipped == 1 and report.completed == [grid[0].label()]
+    assert json.loads(path.read_text())["metadata"]["seed"] == 0
 
 
 def test_cli_main_and_dry_run(tmp_path, capsys):
