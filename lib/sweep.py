@@ -369,8 +369,12 @@ def main(argv: list[str] | None = None) -> int:
         for spec in grid:
             print(("stored  " if store.has(spec.key()) else "to run  ") + spec.label())
         return 0
-    report = run_sweep(grid, store, workers=args.workers, scheduler=args.scheduler,
-                       local_cluster=args.local_cluster, progress=not args.no_progress)  # fmt: skip
+    try:
+        report = run_sweep(grid, store, workers=args.workers, scheduler=args.scheduler,
+                           local_cluster=args.local_cluster, progress=not args.no_progress)  # fmt: skip
+    except ValueError as exc:  # a refused setup, e.g. a Dask scheduler whose workers run several threads
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(report)
     print(f"results in {store.root}")
     return 1 if report.failed else 0

@@ -90,7 +90,7 @@ def test_dask_threads_are_refused_for_seeded_runs(tmp_path):
     assert not ResultStore(tmp_path).keys()
 
 
-def test_a_scheduler_with_threaded_workers_is_refused(tmp_path):
+def test_a_scheduler_with_threaded_workers_is_refused(tmp_path, capsys):
     from distributed import Client, LocalCluster
 
     from lib.sweep import _execute_on_dask
@@ -99,6 +99,9 @@ def test_a_scheduler_with_threaded_workers_is_refused(tmp_path):
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster:
         with pytest.raises(ValueError, match=r"run several threads.*`dask worker \S+ --nthreads 1"):
             run_sweep(grid, ResultStore(tmp_path), scheduler=cluster.scheduler_address, progress=False)
+        args = ["--benchmark", "nbgraph:cora", "--methods", "random", "--seeds", "0", "--budgets", "4",
+                "--scheduler", cluster.scheduler_address, "--results-root", str(tmp_path), "--no-progress"]  # fmt: skip
+        assert main(args) == 2 and "--nthreads 1" in capsys.readouterr().err  # a message, not a traceback
         with Client(cluster) as client:  # a threaded worker that joins later: each task refuses it too
             with pytest.raises(RuntimeError, match="runs 2 threads.*--nthreads 1"):
                 client.submit(_execute_on_dask, grid[0], pure=False).result()
