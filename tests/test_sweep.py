@@ -150,7 +150,8 @@ def test_a_dead_pool_process_fails_its_runs_with_a_clear_message(tmp_path):
 
     try:
         grid = build_grid(CORA, ["_test_dies"], [0, 1, 2], [4])
-        report = run_sweep(grid, ResultStore(tmp_path), workers=2, progress=False)
+        # fork: the workers inherit the test-only method (spawned ones would not know it)
+        report = run_sweep(grid, ResultStore(tmp_path), workers=2, progress=False, mp_context="fork")
     finally:
         registry._REGISTRY.pop("_test_dies", None)
     assert len(report.failed) == 3 and not report.completed
