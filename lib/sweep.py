@@ -351,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-root", default=None, help="folder of stored runs (default results/runs)")
     parser.add_argument("--hp", action="append", default=[], metavar="METHOD.NAME=VALUE",
                         help="hyper-parameter override, repeatable (VALUE is JSON)")
+    parser.add_argument("--objectives", default=None, metavar="val_acc,COST[,COST]",
+                        help="multi-objective: passed as `objectives` to every method that takes it "
+                             "(e.g. nsga2); the others (random, ...) run as they are")
+    parser.add_argument("--constraint", default=None, metavar="COST<=BOUND",
+                        help="passed as `constraint` to every method that takes it, e.g. latency_pixel3_ms<=5")
     parser.add_argument("--dry-run", action="store_true", help="list the runs that would execute and stop")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -360,8 +365,14 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(methods) - set(available_methods()))
         if unknown:
             raise ValueError(f"unknown method(s) {unknown}; known: {available_methods()}")
+        overrides = _parse_hyperparameters(args.hp)
+        if args.objectives is not None or args.constraint is not None:
+            from lib.search.multiobjective import sweep_overrides
+
+            overrides = sweep_overrides(overrides, methods, pairs, objectives=args.objectives,
+                                        constraint=args.constraint)  # fmt: skip
         grid = build_grid(pairs, methods, parse_int_list(args.seeds), parse_int_list(args.budgets, min=1),
-                          _parse_hyperparameters(args.hp))  # fmt: skip
+                          overrides)  # fmt: skip
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     store = ResultStore(Path(args.results_root) if args.results_root else None)

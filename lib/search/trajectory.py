@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,8 @@ class Trajectory:
         metadata: ``benchmark``, ``dataset``, ``method``, ``hyperparameters``,
             ``budget``, ``seed``, ``config_hash``, ``code_version``,
             ``oracle`` (best values of the table, for regret), ``cost_bounds``
-            (``{metric: [min, max]}`` over the table, for hypervolume) and
+            (``{metric: [min, max]}`` over the table; hypervolumes use the fixed
+            reference points of :mod:`lib.search.multiobjective` instead) and
             run facts (``num_calls``, ``total_wall_time_s``, ``created_utc``).
         records: One dict per distinct query, in order, with the
             :data:`BASE_COLUMNS` and the cost metrics.
@@ -139,43 +141,67 @@ class Trajectory:
         return Trajectory(meta, [dict(r) for r in self.records[:budget]])
 
     def pareto_front(
-        self, cost: str = "latency_ms", metric: str = "val_acc", budget: int | None = None
+        self,
+        cost: str | Sequence[str] = "latency_ms",
+        metric: str = "val_acc",
+        budget: int | None = None,
+        *,
+        benchmark: Any = None,
     ) -> pd.DataFrame:
-        """Queried architectures not dominated in (maximise ``metric``, minimise ``cost``), by cost."""
-        frame = self.to_frame().iloc[: budget or len(self)]
-        if cost not in frame.columns:
-            raise ValueError(f"no cost metric {cost!r}; this run recorded {self.cost_metrics}")
-        mask = pareto_mask(frame[metric].to_numpy(float), frame[cost].to_numpy(float))
-        return frame[mask].sort_values(cost).reset_index(drop=True)
+        """Queried architectures not dominated in (maximise ``metric``, minimise every ``cost``), by first cost.
+
+        A set of distinct points (identical metric tuples once: the first
+        queried), without the space's degenerate cells; see
+        :func:`lib.search.multiobjective.achieved_front`. ``benchmark``: the
+        run's benchmark (default: loaded by the name in the metadata).
+        """
+        from lib.search.multiobjective import Objectives, achieved_front
+
+        objectives = Objectives((cost,) if isinstance(cost, str) else tuple(cost), metric)
+        return achieved_front(self, objectives, budget, benchmark=benchmark)
 
     def hypervolume(
         self,
-        cost: str = "latency_ms",
+        cost: str | Sequence[str] = "latency_ms",
         metric: str = "val_acc",
         budget: int | None = None,
-        reference: tuple[float, float] | None = None,
+        reference: Sequence[float] | None = None,
         normalise: bool = True,
+        *,
+        benchmark: Any = None,
     ) -> float:
-        """Area dominated by the queried architectures in (``metric`` up, ``cost`` down).
+        """Hypervolume of the run's validation front in (``metric`` up, every ``cost`` down).
+
+        With ``metric="val_acc"`` it is the front's own hypervolume; with
+        ``"test_acc"`` that of its cells' test accuracies (what the study
+        reports). See :func:`lib.search.multiobjective.run_hypervolume`.
 
         Args:
-            reference: ``(worst metric, worst cost)``; default: the table's
-                minimum ``metric`` and maximum ``cost`` (``metadata["cost_bounds"]``).
-            normalise: Scale both axes by the table's ranges so the result is
-                the dominated fraction of the box, in [0, 1].
+            reference: ``(worst metric, worst cost, …)``; default: the
+                benchmark's fixed reference point
+                (:data:`lib.search.multiobjective.REFERENCE_RULE`), the same
+                for every run on that table.
+            normalise: Divide by the volume of the box between the true
+                front's ideal point and the reference, so the true front
+                scores just under 1 and every run is comparable.
+            benchmark: The run's benchmark (default: loaded by the name in the metadata).
         """
-        frame = self.to_frame().iloc[: budget or len(self)]
-        bounds = self.metadata.get("cost_bounds", {})
+        from lib.search import multiobjective as mo
+
+        costs = (cost,) if isinstance(cost, str) else tuple(cost)
+        objectives = mo.Objectives(costs)
         if reference is None:
-            if metric not in bounds or cost not in bounds:
-                raise ValueError(f"no table bounds for {metric!r}/{cost!r} in the metadata; pass reference=")
-            reference = (bounds[metric][0], bounds[cost][1])
-        scale = (1.0, 1.0)
-        if normalise:
-            if metric not in bounds or cost not in bounds:
-                raise ValueError("normalise=True needs the table bounds in metadata['cost_bounds']")
-            scale = (bounds[metric][1] - reference[0], reference[1] - bounds[cost][0])
-        return hypervolume_2d(frame[metric].to_numpy(float), frame[cost].to_numpy(float), reference, scale)
+            return mo.run_hypervolume(self, objectives, budget, metric=metric, benchmark=benchmark,
+                                      normalise=normalise)  # fmt: skip
+        bench = mo.benchmark_of(self, benchmark)
+        front = mo.achieved_front(self, objectives, budget, benchmark=bench)
+        points = front[[metric, *costs]].to_numpy(float)
+        truth = mo.true_front(bench, objectives, metric)
+        reference = np.asarray(reference, dtype=float)
+        scale = np.abs(reference - truth.ideal) if normalise else None
+        minimised = reference.copy()
+        minimised[0] = -minimised[0]
+        return mo.hypervolume(objectives.on(metric).minimisation(points), minimised, scale)
 
     # ------------------------------------------------------------------ storage
 
@@ -238,19 +264,18 @@ def json_scalar(value: Any) -> Any:
 
 
 def pareto_mask(maximise: np.ndarray, minimise: np.ndarray) -> np.ndarray:
-    """Boolean mask of the points not dominated in (``maximise`` up, ``minimise`` down).
+    """Boolean mask of the distinct points not dominated in (``maximise`` up, ``minimise`` down).
 
     A point is dominated when another is at least as good on both objectives
-    and better on one; duplicates of a non-dominated point are all kept.
+    and better on one. Identical points are kept once (the first): a front is
+    a set (:func:`lib.search.multiobjective.non_dominated`, moocore).
     """
+    from lib.search.multiobjective import non_dominated
+
     up = np.asarray(maximise, dtype=float)
     down = np.asarray(minimise, dtype=float)
-    keep = np.ones(len(up), dtype=bool)
-    for i in range(len(up)):
-        better_eq = (up >= up[i]) & (down <= down[i])
-        strictly = (up > up[i]) | (down < down[i])
-        if np.any(better_eq & strictly):
-            keep[i] = False
+    keep = np.zeros(len(up), dtype=bool)
+    keep[non_dominated(np.column_stack([-up, down]))] = True
     return keep
 
 
@@ -263,18 +288,12 @@ def hypervolume_2d(
     """Area dominated by the points and bounded by ``reference = (worst up, worst down)``.
 
     Points that do not beat the reference on both objectives add nothing.
-    ``scale`` divides the two axes (for a normalised hypervolume).
+    ``scale`` divides the two axes (for a normalised hypervolume). Computed
+    by :func:`lib.search.multiobjective.hypervolume` (moocore).
     """
+    from lib.search.multiobjective import hypervolume
+
     up = np.asarray(maximise, dtype=float)
     down = np.asarray(minimise, dtype=float)
-    ok = (up > reference[0]) & (down < reference[1])
-    up, down = up[ok], down[ok]
-    if not len(up):
-        return 0.0
-    order = np.argsort(down, kind="stable")
-    area, best_up = 0.0, reference[0]
-    xs = np.append(down[order], reference[1])
-    for i, idx in enumerate(order):
-        best_up = max(best_up, up[idx])
-        area += (xs[i + 1] - xs[i]) * (best_up - reference[0])
-    return float(area / (scale[0] * scale[1]))
+    F = np.column_stack([-up, down])
+    return hypervolume(F, np.array([-reference[0], reference[1]]), np.asarray(scale, dtype=float))
