@@ -65,7 +65,7 @@ def test_objectives_parse_aliases_and_refuse_bad_specs(cora):
 
 
 def test_constraints_parse():
-    assert Constraint.parse("lat_pixel3<=5") == Constraint("latency_pixel3_ms", 5.0)
+    assert Constraint.parse("lat_pixel3<=5") == Constraint("latency_pixel3_ms", 5.0) == Constraint.parse("lat_pixel3≤5")
     assert Constraint("latency_ms", 2.0).feasible(np.array([1.0, 2.0, 3.0, np.nan])).tolist() == [True, True, False, False]
     for bad in ("latency_ms<5", "val_acc<=90", "latency_ms<=inf"):
         with pytest.raises(ObjectivesError):
@@ -144,6 +144,23 @@ def test_hypervolume_of_a_run_exact_and_independent_of_the_run(small):
         mo.true_front(small, "val_acc,latency_ms").score(np.array([[80.0, 2.0], [90.0, 5.0]])))
     assert mo.hypervolume_regret(run, "val_acc,latency_ms", metric=VAL, benchmark=small) == pytest.approx(
         (46.8 - 44.8) / 96.8)  # the run misses C: [1,2) × 2 of the true front's area  # fmt: skip
+
+
+def test_tables_for_the_notebook(small):
+    runs = [trajectory_of(small, ["D", "B", "F", "E", "A"]), trajectory_of(small, ["A", "B"], seed=1)]
+    for run in runs:
+        run.metadata |= {"method": "random", "hyperparameters": {}}
+    box = (91.0 - 73.4) * (5.4 - 1.0)
+    hv = mo.hypervolume_table(runs, small, "val_acc,latency_ms", [2, 5])
+    assert hv[["seed", "budget"]].values.tolist() == [[0, 2], [0, 5], [1, 2]]  # the second run has 2 queries
+    assert hv["hv_test"].tolist() == pytest.approx([29.24 / box, 32.84 / box, 32.84 / box])
+    curves = mo.hypervolume_curves(runs, small, "val_acc,latency_ms")
+    assert list(curves) == ["random"] and curves["random"].shape == (2, 2)  # cut to the shortest run
+    table = mo.mean_std_table(hv, "hv_test", ["method"])
+    assert table.columns.tolist() == ["method", "2 queries", "5 queries"] and "(n=2)" in table.iloc[0, 1]
+    other = trajectory_of(small, ["A"])
+    other.metadata |= {"method": "nsga2", "hyperparameters": {"objectives": "val_acc,params_M"}}
+    assert not mo.uses_objectives(other.metadata, Objectives.parse("lat"), small)  # other objectives: not compared
 
 
 def test_constrained_best_and_infeasible_share(small):

@@ -204,14 +204,14 @@ class Constraint:
 
     @classmethod
     def parse(cls, spec: "str | Constraint") -> "Constraint":
-        """Parses ``"cost<=bound"`` (aliases allowed: ``lat_pixel3<=5``).
+        """Parses ``"cost<=bound"`` or ``"cost≤bound"`` (aliases allowed: ``lat_pixel3<=5``).
 
         Raises:
             ObjectivesError: Not of that form, an accuracy, or a bound that is not a finite number.
         """
         if isinstance(spec, Constraint):
             return spec
-        match = re.fullmatch(r"\s*([A-Za-z0-9_]+)\s*<=\s*([-+0-9.eE]+)\s*", str(spec))
+        match = re.fullmatch(r"\s*([A-Za-z0-9_]+)\s*(?:<=|≤)\s*([-+0-9.eE]+)\s*", str(spec))
         if not match:
             raise ObjectivesError(f"constraint {spec!r}: expected COST<=BOUND, e.g. 'latency_pixel3_ms<=5.0'")
         metric = canonical_metric(match.group(1))
@@ -764,6 +764,40 @@ def constrained_table(
                              "constraint": str(constraint), "metric": metric, **found})  # fmt: skip
     return pd.DataFrame(rows, columns=["method", "seed", "budget", "constraint", "metric", "best",
                                        "infeasible_share", "feasible_found"])  # fmt: skip
+
+
+def hypervolume_curves(
+    trajectories: Iterable["Trajectory"],
+    bench: "Benchmark",
+    objectives: "Objectives | str",
+    *,
+    metric: str = TEST,
+    label: Callable[[dict[str, Any]], str] = lambda meta: str(meta["method"]),
+) -> dict[str, np.ndarray]:
+    """``{label: (runs × queries) array}`` of :func:`hypervolume_curve` for the runs that :func:`uses_objectives`.
+
+    Each method's curves are cut to its shortest run, so every column has every run.
+    """
+    objectives = Objectives.parse(objectives).validate(bench)
+    found: dict[str, list[np.ndarray]] = {}
+    for trajectory in trajectories:
+        if uses_objectives(trajectory.metadata, objectives, bench) and len(trajectory):
+            curve = hypervolume_curve(trajectory, objectives, metric=metric, benchmark=bench)
+            found.setdefault(label(trajectory.metadata), []).append(curve)
+    return {name: np.stack([c[: min(map(len, curves))] for c in curves]) for name, curves in sorted(found.items())}
+
+
+def mean_std_table(frame: pd.DataFrame, value: str, by: Sequence[str], columns: str = "budget",
+                   digits: int = 3) -> pd.DataFrame:  # fmt: skip
+    """``mean ± std (n)`` of ``value`` per ``by`` group, one column per value of ``columns``."""
+    if frame.empty:
+        return pd.DataFrame(columns=[*by])
+    grouped = frame.groupby([*by, columns])[value].agg(["mean", "std", "count"]).reset_index()
+    grouped["text"] = [f"{m:.{digits}f} ± {0.0 if pd.isna(s) else s:.{digits}f} (n={n})"
+                       for m, s, n in zip(grouped["mean"], grouped["std"], grouped["count"])]  # fmt: skip
+    table = grouped.pivot_table(index=list(by), columns=columns, values="text", aggfunc="first")
+    table.columns = [f"{c} queries" if columns == "budget" else str(c) for c in table.columns]
+    return table.reset_index()
 
 
 def sweep_overrides(
