@@ -87,6 +87,9 @@ CASES = [  # notebook, parameter, bad value (one per kind the notebook has, and 
     ("06_results", "smoke_seeds", "-1"),
     ("06_results", "benchmarks", "nb999:cifar10"),
     ("06_results", "comparisons", "random vs"),
+    ("06_results", "objectives", "val_acc,test_acc"),
+    ("06_results", "constraint_bounds", "latency_pixel3_ms<5"),
+    ("06_results", "mo_methods", "random,nonsense"),
 ]
 
 
