@@ -106,7 +106,7 @@ def trajectory_of(bench: Benchmark, names: list[str], seed: int = 0) -> Trajecto
         records.append({"step": step, "key": key(name), "native": key(name), "val_acc": val, "test_acc": test,
                         "wall_time_s": 0.0, "latency_ms": latency})  # fmt: skip
     meta = {"benchmark": bench.name, "dataset": bench.dataset, "method": "hand", "seed": seed,
-            "budget": len(names), "table_digest": bench.content_digest()}  # fmt: skip
+            "budget": len(names), "table_digest": mo.table_digest(bench)}  # fmt: skip
     return Trajectory(meta, records)
 
 
@@ -176,6 +176,15 @@ def test_a_run_on_other_table_content_is_refused(small):
     run.metadata["table_digest"] = "0" * 16
     with pytest.raises(ObjectivesError, match="digest"):
         mo.run_hypervolume(run, "val_acc,latency_ms", benchmark=small)
+
+
+def test_cache_keys_follow_the_table_content(small):
+    from types import SimpleNamespace
+
+    plain = SimpleNamespace(name=small.name, dataset=small.dataset, table=small.table.copy())  # no content_digest()
+    before = mo.table_digest(plain)
+    plain.table.iloc[0, plain.table.columns.get_loc("latency_ms")] += 1.0
+    assert mo.table_digest(plain) != before
 
 
 def test_disconnected_rule_matches_the_spaces_functional_key():
