@@ -68,7 +68,8 @@ class Benchmark:
     budget: int | None = None
     _seen: dict[str, None] = field(default_factory=dict, repr=False)
     _num_queries: int = field(default=0, repr=False)
-    _cells: list[Cell] | None = field(default=None, repr=False)
+    _shared: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Derived data (cells, digest, facts, sealed table, encodings), shared by :meth:`fresh` copies."""
 
     def __post_init__(self) -> None:
         if VAL not in self.table.columns:
@@ -149,14 +150,13 @@ class Benchmark:
 
     def cells(self) -> list[Cell]:
         """Every measured architecture as a cell, in table order (built once)."""
-        if self._cells is None:
-            self._cells = [self.space.from_native(n) for n in self.table["native"]]
-        return self._cells
+        return self._derived("cells", lambda: [self.space.from_native(n) for n in self.table["native"]])
 
     def cell_at(self, position: int) -> Cell:
         """The cell of table row ``position`` (cheaper than building all cells)."""
-        if self._cells is not None:
-            return self._cells[position]
+        cells = self._shared.get("cells") or self._shared.get("parent", {}).get("cells")
+        if cells is not None:
+            return cells[position]
         return self.space.from_native(self.table["native"].iloc[position])
 
     def sample(self, rng: np.random.Generator) -> Cell:
@@ -180,11 +180,86 @@ class Benchmark:
             }
         return facts
 
+    def content_digest(self) -> str:
+        """A digest of the table's content: keys, columns, native forms and every value.
+
+        Two tables with the same name but other content have other digests, so
+        a run's identity (which includes it) never mixes them. Computed once
+        per benchmark (copies from :meth:`fresh` share it).
+        """
+        if "digest" not in self._shared:
+            h = hashlib.sha256()
+            h.update(json.dumps([self.name, self.dataset, self.space.name, list(map(str, self.table.columns))]).encode())
+            h.update(pd.util.hash_pandas_object(self.table.index.to_series().astype(str), index=False).to_numpy().tobytes())
+            for column in self.table.columns:
+                values = self.table[column]
+                if not pd.api.types.is_numeric_dtype(values.dtype):
+                    values = values.map(str)
+                h.update(pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes())
+            self._shared["digest"] = h.hexdigest()[:16]
+        return self._shared["digest"]
+
+    def facts(self) -> tuple[dict[str, Any], dict[str, list[float]]]:
+        """The :meth:`oracle` facts (JSON values) and ``{metric: [min, max]}`` of the numeric metrics.
+
+        Computed once per benchmark and kept on it (shared with :meth:`fresh`
+        copies), so every run of a sweep reads the same facts without
+        recomputing them.
+        """
+        if "facts" not in self._shared:
+            bounds = {}
+            for column in self.table.columns:
+                if column in INFO_COLUMNS or not pd.api.types.is_numeric_dtype(self.table[column].dtype):
+                    continue
+                values = self.table[column]
+                bounds[column] = [float(values.min()), float(values.max())]
+            self._shared["facts"] = ({k: _plain(v) for k, v in self.oracle().items()}, bounds)
+        return self._shared["facts"]
+
     def fresh(self, budget: int | None = None) -> "Benchmark":
-        """A copy sharing the table but with its own counters and budget."""
+        """A copy sharing the table (and its cached cells, digest and facts) with its own counters and budget."""
         clone = Benchmark(self.name, self.dataset, self.space, self.table, budget)
-        clone._cells = self._cells
+        clone._shared = self._shared
         return clone
+
+    def sealed(self) -> "Benchmark":
+        """A copy whose table has no test column (what a search's oracle holds), with fresh counters.
+
+        The copy shares the cells and the pool encoding, not the test accuracies.
+        """
+        if "sealed_table" not in self._shared:
+            self._shared["sealed_table"] = self.table.drop(columns=[TEST], errors="ignore")
+        clone = Benchmark(self.name, self.dataset, self.space, self._shared["sealed_table"], self.budget)
+        clone._shared = {k: self._shared[k] for k in ("cells", "pool_encoding", "positions") if k in self._shared}
+        clone._shared["parent"] = self._shared  # so what the sealed copy builds is built once for all runs
+        return clone
+
+    def _derived(self, name: str, build: Callable[[], Any]) -> Any:
+        """A derived value, built once and kept where every copy (sealed ones too) finds it."""
+        store = self._shared.get("parent", self._shared)
+        if name not in store:
+            store[name] = build()
+        self._shared[name] = store[name]
+        return store[name]
+
+    def pool_encoding(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, edges)`` of every measured cell for edit distances (see :func:`lib.encoding.pool_encoding`)."""
+        from lib.encoding import pool_encoding
+
+        return self._derived("pool_encoding", lambda: pool_encoding(self.space, self.cells()))
+
+    def pool_digest(self) -> str:
+        """A digest of the measured pool: the space and the architecture keys in table order (no metric)."""
+        def build() -> str:
+            keys = pd.util.hash_pandas_object(self.table.index.to_series().astype(str), index=False)
+            return hashlib.sha256(self.space.name.encode() + keys.to_numpy().tobytes()).hexdigest()[:16]
+
+        return self._derived("pool_digest", build)
+
+    def positions(self, keys) -> np.ndarray:
+        """Table positions of architecture keys (every key must be in the table)."""
+        index = self._derived("positions", lambda: {key: i for i, key in enumerate(self.table.index)})
+        return np.fromiter((index[k] for k in keys), dtype=np.int64)
 
 
 def _plain(value: Any) -> Any:

@@ -39,6 +39,33 @@ def encode_dense(space: SearchSpace, cells: Sequence[Cell]) -> tuple[torch.Tenso
     return torch.from_numpy(ops), torch.from_numpy(adj)
 
 
+def pool_encoding(space: SearchSpace, cells: Sequence[Cell]) -> tuple[np.ndarray, np.ndarray]:
+    """Cells as ``(labels, edges)`` integer arrays for :func:`edit_distances`.
+
+    ``labels`` is ``(B, N)`` with the label index of each slot of the dense
+    encoding (``-1`` for padding) and ``edges`` ``(B, N(N-1)/2)`` the upper
+    triangle of the padded adjacency.
+    """
+    ops, adj = encode_dense(space, cells)
+    ops, adj = ops.numpy(), adj.numpy()
+    labels = np.where(ops.sum(-1) > 0, ops.argmax(-1), -1).astype(np.int8)
+    rows, cols = np.triu_indices(space.max_nodes, 1)
+    return labels, adj[:, rows, cols].astype(np.int8)
+
+
+def edit_distances(space: SearchSpace, cell: Cell, encoded: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Edit distance from ``cell`` to every encoded cell: differing node labels plus differing edges.
+
+    Both sides use the dense, padded layout (output node last), so this is the
+    number of single edits between the two padded drawings, an upper bound of
+    the graph edit distance that is exact for cells of the same size and
+    drawing; 0 means the same drawing.
+    """
+    labels, edges = pool_encoding(space, [cell])
+    pool_labels, pool_edges = encoded
+    return (pool_labels != labels[0]).sum(1) + (pool_edges != edges[0]).sum(1)
+
+
 def to_pyg(space: SearchSpace, cell: Cell):
     """One cell as a ``torch_geometric.data.Data`` (unpadded; ``x`` one-hot over the vocabulary)."""
     from torch_geometric.data import Data

@@ -37,3 +37,7 @@ class BudgetExhaustedError(StudyError, RuntimeError):
 
 class NoMetricsError(StudyError, RuntimeError):
     """The space has no measured metrics (e.g. DARTS), so it cannot be queried."""
+
+
+class QueryLimitError(StudyError, RuntimeError):
+    """A search called the oracle far more often than its budget (it keeps re-asking for known cells)."""

@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,14 @@ class RunSpec:
     budget: int
     seed: int
     hyperparameters: dict[str, Any] = field(default_factory=dict, hash=False)
+    config_hash: str | None = field(default=None, compare=False)
+    """The run identity's hash, once :func:`prepare_grid` has computed it in the parent process."""
 
     def key(self) -> RunKey:
-        return ResultStore.key(self.benchmark, self.dataset, self.method, self.budget, self.seed,
-                               **self.hyperparameters)  # fmt: skip
+        if self.config_hash is not None:
+            return RunKey(self.benchmark, self.dataset, self.method, self.budget, self.seed, self.config_hash)
+        return ResultStore.key(load_cached_benchmark(self.benchmark, self.dataset), self.method, self.budget,
+                               self.seed, **self.hyperparameters)  # fmt: skip
 
     def label(self) -> str:
         return f"{self.benchmark}/{self.dataset}/{self.method}/b{self.budget}/s{self.seed}"
@@ -113,19 +117,67 @@ def build_grid(
 _BENCHMARKS: dict[tuple[str, str], Any] = {}
 
 
+def load_cached_benchmark(name: str, dataset: str):
+    """The benchmark, loaded once per process (its digest, facts and cells are then computed once)."""
+    from lib.benchmark import load_benchmark
+
+    pair = (name, dataset)
+    if pair not in _BENCHMARKS:
+        _BENCHMARKS[pair] = load_benchmark(*pair)
+    return _BENCHMARKS[pair]
+
+
+def prepare_grid(grid: list[RunSpec], *, progress: bool = True) -> list[RunSpec]:
+    """The grid with every run's identity hash, after preparing each method's models here, once.
+
+    For every (benchmark, dataset, method, hyper-parameters) of the grid this
+    process loads the benchmark and calls
+    :func:`~lib.search.harness.prepare_method`, which pretrains a method's
+    model (with the fixed thread count of :mod:`lib.arch2vec.train`) or loads
+    it from the cache. Workers then load that one cached checkpoint instead of
+    each training its own, and the store is asked about runs whose identity
+    includes the model's digest and the table's content digest.
+    """
+    from lib.search.harness import config_hash, prepare_method, run_identity
+
+    hashes: dict[tuple, str] = {}
+    prepared = []
+    groups = list(dict.fromkeys((s.benchmark, s.dataset, s.method, json.dumps(s.hyperparameters, sort_keys=True))
+                                for s in grid))  # fmt: skip
+    for name, dataset, method, hps in groups:
+        bench = load_cached_benchmark(name, dataset)
+        params = json.loads(hps)
+        if progress and getattr(get_method(method), "prepare", None) is not None:
+            print(f"preparing {method} on {name}/{dataset} ...", flush=True)
+        model = prepare_method(bench, method, params)
+        hashes[(name, dataset, method, hps)] = config_hash(run_identity(bench, method, params, model))
+    for spec in grid:
+        group = (spec.benchmark, spec.dataset, spec.method, json.dumps(spec.hyperparameters, sort_keys=True))
+        prepared.append(replace(spec, config_hash=hashes[group]))
+    return prepared
+
+
 def execute(spec: RunSpec) -> str:
     """Runs one search in a worker and returns the trajectory as JSON text.
 
     Benchmarks are loaded once per worker process. The caller stores the
     result, so workers on a cluster need no access to the results folder.
+
+    Raises:
+        RuntimeError: The run's identity differs from the one the parent
+            computed (the worker has another table or model than the parent).
     """
-    from lib.benchmark import load_benchmark
     from lib.search.harness import run_search
 
-    pair = (spec.benchmark, spec.dataset)
-    if pair not in _BENCHMARKS:
-        _BENCHMARKS[pair] = load_benchmark(*pair)
-    return run_search(_BENCHMARKS[pair], spec.method, spec.budget, spec.seed, **spec.hyperparameters).to_json()
+    bench = load_cached_benchmark(spec.benchmark, spec.dataset)
+    trajectory = run_search(bench, spec.method, spec.budget, spec.seed, **spec.hyperparameters)
+    if spec.config_hash is not None and trajectory.metadata["config_hash"] != spec.config_hash:
+        raise RuntimeError(
+            f"{spec.label()}: the worker's run identity {trajectory.metadata['config_hash']} differs from the "
+            f"parent's {spec.config_hash} (another table or model version on the worker; "
+            f"worker model: {trajectory.metadata.get('model')})"
+        )
+    return trajectory.to_json()
 
 
 @dataclass
@@ -193,6 +245,7 @@ def run_sweep(
         )
     store = store or ResultStore()
     started = time.perf_counter()
+    grid = prepare_grid(grid, progress=progress)
     todo = [spec for spec in grid if not store.has(spec.key())]
     report = SweepReport(total=len(grid), skipped=len(grid) - len(todo))
     bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress or not todo)

@@ -365,3 +365,21 @@ def test_uniqueness_ceiling_of_uniform_sampling():
     assert uniqueness_ceiling(500, 300) == pytest.approx(simulated, abs=0.5)
     with pytest.raises(ValueError, match="positive"):
         uniqueness_ceiling(0, 10)
+
+
+def test_log_expected_improvement_is_monotone_and_exact():
+    from lib.arch2vec.search import expected_improvement, log_expected_improvement, log_h
+
+    u = np.concatenate([-np.logspace(8, -3, 4000), np.linspace(0, 8, 400)])
+    u = np.unique(u)
+    values = log_h(u)
+    assert np.isfinite(values).all()
+    assert (np.diff(values) > 0).all(), "log h(u) must increase strictly with u"
+    direct = np.log(expected_improvement(u, np.ones_like(u), 0.0))
+    ok = np.isfinite(direct) & (u > -25)  # where plain EI is representable
+    assert np.allclose(values[ok], direct[ok], rtol=1e-7, atol=1e-10)
+    # around u = -20, where the former asymptotic branch dropped a term
+    near = np.linspace(-21, -19, 2001)
+    assert (np.diff(log_expected_improvement(near, np.ones_like(near), 0.0)) > 0).all()
+    # the tail follows log φ(u) − 2 log|u| to leading order
+    assert log_h(np.array([-1e6]))[0] == pytest.approx(-0.5 * 1e12 - 0.5 * np.log(2 * np.pi) - 2 * np.log(1e6), rel=1e-9)

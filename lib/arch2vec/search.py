@@ -26,14 +26,12 @@ choice would silently fall back to pool order.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import torch
 from scipy import optimize, special, stats
 from torch import nn
 
-from lib.arch2vec.train import config_for_space, embed_tensors, pretrain
+from lib.arch2vec.train import config_for_space, embed_tensors, model_identity, pretrain, state_digest
 from lib.encoding import encode_dense
 from lib.errors import BudgetExhaustedError
 from lib.search import register_method
@@ -46,27 +44,44 @@ RL_BASELINE = {"nb101": 0.95, "nb201": 0.4}
 """The authors' constant REINFORCE baseline per space (accuracy fraction)."""
 
 
+def _config(space, pretrain_epochs: int | None):
+    return config_for_space(space, **({} if pretrain_epochs is None else {"epochs": int(pretrain_epochs)}))
+
+
+def prepare_model(benchmark, pretrain_epochs: int | None = None, progress: bool = False) -> dict:
+    """Pretrains (or loads) the space's model and returns its identity for the run record."""
+    return model_identity(pretrain(_config(benchmark.space, pretrain_epochs), progress=progress))
+
+
 def pool_embeddings(oracle, *, epochs: int | None = None, progress: bool = False) -> np.ndarray:
     """Embeddings of every cell of ``oracle.pool()``, in pool order (memoised per process).
+
+    The memo is keyed on the model's digest and the pool's content digest, so
+    two pools that share a name, a dataset and a length never share embeddings.
 
     Args:
         oracle: The search oracle.
         epochs: Optional override of the pretraining epochs (``None``: the paper's).
         progress: Show the pretraining progress bar if the model is not cached yet.
     """
-    space = oracle.space
-    config = config_for_space(space, **({} if epochs is None else {"epochs": int(epochs)}))
-    pool = oracle.pool()
-    key = (config.config_hash(), getattr(oracle, "benchmark_name", space.name), getattr(oracle, "dataset", ""), len(pool))
+    pre = pretrain(_config(oracle.space, epochs), progress=progress)
+    key = (state_digest(pre.model), oracle.pool_digest())
     if key not in _EMBEDDINGS:
-        ops, adj = encode_dense(space, pool)
-        digest = hashlib.sha256(ops.numpy().tobytes() + adj.numpy().tobytes()).hexdigest()
-        full_key = key + (digest,)
-        if full_key not in _EMBEDDINGS:
-            pre = pretrain(config, progress=progress)
-            _EMBEDDINGS[full_key] = embed_tensors(pre.model, ops, adj)
-        _EMBEDDINGS[key] = _EMBEDDINGS[full_key]
+        ops, adj = encode_dense(oracle.space, oracle.pool())
+        _EMBEDDINGS[key] = embed_tensors(pre.model, ops, adj)
     return _EMBEDDINGS[key]
+
+
+def accuracy_unit(values) -> float:
+    """100 when accuracies are in percent, 1 when they are fractions: judged from the values seen.
+
+    The authors' constants (EI target, REINFORCE baseline) are accuracy
+    fractions. A table registered in percent and the same table in fractions
+    must give the same search, so each method divides what it observes by
+    this unit, decided once from its first observations: percent if any
+    magnitude exceeds 1.5, else fractions.
+    """
+    return 100.0 if float(np.max(np.abs(np.asarray(values, dtype=float)))) > 1.5 else 1.0
 
 
 class DNGO:
@@ -192,24 +207,38 @@ def expected_improvement(mean: np.ndarray, scale: np.ndarray, target: float) -> 
     return scale * (stats.norm.pdf(u) + u * stats.norm.cdf(u))
 
 
+def _log1mexp(x: np.ndarray) -> np.ndarray:
+    """``log(1 − exp(x))`` for ``x < 0``, accurate on both sides of ``−log 2`` (Mächler, 2012)."""
+    x = np.minimum(x, -1e-300)
+    return np.where(x > -np.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+
+
+def log_h(u: np.ndarray) -> np.ndarray:
+    """``log(φ(u) + u Φ(u))``, the log of expected improvement at unit scale, accurate for every ``u``.
+
+    BoTorch's ``_log_ei_helper`` (Ament et al., "Unexpected improvements to
+    expected improvement", NeurIPS 2023): for ``u > −1`` directly; below,
+    ``log φ(u) + log(1 − |u| Φ(u)/φ(u))`` with ``Φ(u)/φ(u) = √(π/2) erfcx(−u/√2)``,
+    and the asymptote ``log φ(u) − 2 log|u|`` once ``|u|`` passes ``1/√ε``.
+    It is strictly increasing in ``u``.
+    """
+    u = np.asarray(u, dtype=np.float64)
+    upper = np.maximum(u, -1.0)
+    lower = np.minimum(u, -1.0)
+    log_upper = np.log(stats.norm.pdf(upper) + upper * special.ndtr(upper))
+    w = np.log(-lower * special.erfcx(-lower / np.sqrt(2.0))) + 0.5 * np.log(np.pi / 2.0)
+    tail = np.where(lower > -1.0 / np.sqrt(np.finfo(float).eps), _log1mexp(w), -2.0 * np.log(-lower))
+    log_lower = stats.norm.logpdf(lower) + tail
+    return np.where(u > -1.0, log_upper, log_lower)
+
+
 def log_expected_improvement(mean: np.ndarray, scale: np.ndarray, target: float) -> np.ndarray:
     """``log EI``, finite where EI underflows to 0 (far below the target), so candidates stay ranked.
 
-    For ``u ≥ 0`` it is computed directly; for ``-20 ≤ u < 0`` as
-    ``φ(u) (1 + u Φ(u)/φ(u))``; below, by the asymptote ``φ(u) / u²``.
+    ``log EI = log s + log h(u)`` with ``u = (mean − target)/s`` (see :func:`log_h`).
     """
     scale = np.maximum(scale, 1e-12)
-    u = (mean - target) / scale
-    log_pdf = stats.norm.logpdf(u)
-    pos, mid = np.maximum(u, 0.0), np.clip(u, -20.0, 0.0)  # each branch is evaluated on its own range
-    log_h = np.where(
-        u >= 0.0,
-        np.log(stats.norm.pdf(pos) + pos * stats.norm.cdf(pos)),
-        np.where(u >= -20.0,
-                 log_pdf + np.log(np.maximum(1 + mid * np.exp(special.log_ndtr(mid) - stats.norm.logpdf(mid)), 1e-300)),
-                 log_pdf - 2 * np.log(-np.minimum(u, -1.0))),
-    )  # fmt: skip
-    return np.log(scale) + log_h
+    return np.log(scale) + log_h((mean - target) / scale)
 
 
 @register_method("arch2vec_bo")
@@ -228,6 +257,13 @@ class Arch2VecBO:
         epochs: DNGO training epochs. lr: DNGO learning rate.
         pretrain_epochs: Override of the pretraining epochs (``None``: the paper's).
     """
+
+    version = 2  # 2: units judged from the data, exact log-EI, model identity in the run record
+
+    @classmethod
+    def prepare(cls, benchmark, **hyperparameters) -> dict:
+        """Pretrains or loads the space's model; its identity enters the run's identity."""
+        return prepare_model(benchmark, hyperparameters.get("pretrain_epochs"))
 
     def __init__(self, init_size: int = 16, batch_size: int | None = None, ei: str = "fixed",
                  target: float | None = None, ei_scale: str | None = None, hidden: int = 128,
@@ -250,18 +286,20 @@ class Arch2VecBO:
         target = self.target if self.target is not None else FIXED_TARGET.get(name, 1.0)
         visited = np.zeros(len(pool), dtype=bool)
         chosen: list[int] = []
-        accs: list[float] = []
+        observed: list[float] = []
 
         def evaluate(i: int) -> None:
             visited[i] = True
             result = oracle.query(pool[i])
             chosen.append(i)
-            accs.append(result["val_acc"] / 100.0)
+            observed.append(result["val_acc"])
 
         for i in rng.permutation(len(pool))[: min(self.init_size, oracle.remaining)]:
             evaluate(int(i))
+        unit = accuracy_unit(observed)
         while oracle.remaining > 0 and not visited.all():
-            model = DNGO(**self.dngo).fit(features[chosen].astype(np.float64), np.asarray(accs), rng)
+            accs = np.asarray(observed) / unit
+            model = DNGO(**self.dngo).fit(features[chosen].astype(np.float64), accs, rng)
             mean, var = model.predict(features.astype(np.float64))
             scale = var if self.ei_scale == "variance" else np.sqrt(var)
             best = target if self.ei == "fixed" else max(accs)
@@ -300,6 +338,13 @@ class Arch2VecRL:
         pretrain_epochs: Override of the pretraining epochs (``None``: the paper's).
     """
 
+    version = 2  # 2: units judged from the data, exact log-EI, model identity in the run record
+
+    @classmethod
+    def prepare(cls, benchmark, **hyperparameters) -> dict:
+        """Pretrains or loads the space's model; its identity enters the run's identity."""
+        return prepare_model(benchmark, hyperparameters.get("pretrain_epochs"))
+
     def __init__(self, episode: int = 16, hidden: int = 128, lr: float = 1e-2, baseline: float | None = None,
                  pretrain_epochs: int | None = None):  # fmt: skip
         self.episode, self.hidden, self.lr, self.baseline = episode, hidden, lr, baseline
@@ -315,6 +360,7 @@ class Arch2VecRL:
         baseline = self.baseline if self.baseline is not None else RL_BASELINE.get(oracle.space.name)
         state = feats[int(rng.integers(len(pool)))]
         eye = torch.eye(feats.shape[1])
+        unit = None
         while oracle.remaining > 0 and not visited.all():
             log_probs, rewards = [], []
             policy.state = None
@@ -327,12 +373,15 @@ class Arch2VecRL:
                 i = int(np.argmin(distance))
                 visited[i] = True
                 try:
-                    rewards.append(oracle.query(pool[i])["val_acc"] / 100.0)
+                    rewards.append(oracle.query(pool[i])["val_acc"])
                 except BudgetExhaustedError:
                     return
                 state = feats[i]
                 if visited.all():
                     break
+            if unit is None:
+                unit = accuracy_unit(rewards)
+            rewards = [r / unit for r in rewards]
             if baseline is None:
                 baseline = float(np.mean(rewards))
             advantage = torch.as_tensor(rewards, dtype=torch.float32) - baseline

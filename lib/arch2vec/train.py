@@ -25,9 +25,13 @@ from lib.cell import Cell
 from lib.encoding import encode_dense, nb101_structure_tensors, one_hot_ops
 from lib.paths import atomic_target, cache_dir
 from lib.results import code_version
+from lib.threads import torch_threads
 from lib.spaces import SearchSpace
 
 CHECKPOINT_VERSION = 1
+
+PRETRAIN_THREADS = 2
+"""Torch threads every pretraining uses, wherever it runs (CPU training is deterministic per thread count)."""
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -158,6 +162,7 @@ def pretrain(
     device: str | torch.device | None = None,
     use_cache: bool = True,
     progress: bool = True,
+    threads: int = PRETRAIN_THREADS,
 ) -> Pretrained:
     """Trains arch2vec on a space (or on given tensors), or loads the cached checkpoint.
 
@@ -168,6 +173,9 @@ def pretrain(
         device: ``"cpu"``, ``"cuda"``…; picked automatically when ``None``.
         use_cache: Load a cached checkpoint if present and save the trained one.
         progress: Show a progress bar per epoch with the running loss.
+        threads: Torch threads to train with (:data:`PRETRAIN_THREADS`), so
+            that the same configuration gives the same model in a notebook, a
+            sweep's parent process or a worker.
 
     Returns:
         The trained model (on ``device``, eval mode) and its history. The
@@ -177,7 +185,24 @@ def pretrain(
     device = pick_device(device)
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):  # loading or training leaves the caller's random stream alone
-        return _pretrain(config, data, device, use_cache, progress)
+        with torch_threads(threads):
+            return _pretrain(config, data, device, use_cache, progress)
+
+
+def state_digest(model: torch.nn.Module) -> str:
+    """16 hex digits of SHA-256 over the model's state dict (names, shapes and values, in order)."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def model_identity(pre: Pretrained) -> dict:
+    """What a search run records of the model it used: configuration, digest and provenance (JSON values)."""
+    return {"kind": "arch2vec", "config_hash": pre.config.config_hash(), "digest": state_digest(pre.model),
+            "data_digest": pre.data_digest, "provenance": dict(pre.provenance)}  # fmt: skip
 
 
 def _pretrain(config, data, device, use_cache, progress) -> Pretrained:

@@ -1,12 +1,15 @@
 """Classic NAS baselines under the study's harness.
 
 All four search on validation accuracy through a
-:class:`~lib.search.oracle.SearchOracle`, move through the space with its
-``neighbours`` (one operation or one edge changed) and draw random
-architectures uniformly from the benchmark's measured pool. Cells that are
-valid but unmeasured (NB101 has 20k of 423k measured) are skipped without
-spending budget. Every method is *anytime*: its first ``b`` queries do not
-depend on the budget, so a run at budget 200 contains the runs at 50/100/150.
+:class:`~lib.search.oracle.SearchOracle` and see the measured pool exactly as
+the latent methods do: random architectures are drawn uniformly from it, and
+moves go through the oracle's :meth:`~lib.search.oracle.SearchOracle.neighbours`
+and :meth:`~lib.search.oracle.SearchOracle.mutate`, which keep measured cells
+only and fall back to the nearest measured cells by edit distance where no
+edit is measured (NB101 measures 20k of its 423k cells; each run records how
+often that happened). Every method is *anytime*: its first ``b`` queries do
+not depend on the budget, so a run at budget 200 contains the runs at
+50/100/150.
 
 * ``random`` — uniform random search without repeats (Li & Talwalkar, 2019).
 * ``evolution`` — regularized evolution (Real et al., AAAI 2019) with the
@@ -28,28 +31,20 @@ depend on the budget, so a run at budget 200 contains the runs at 50/100/150.
 from __future__ import annotations
 
 from collections import deque
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from lib.cell import Cell
-from lib.errors import InvalidCellError
 from lib.search.oracle import SearchOracle
 from lib.search.registry import register_method
+from lib.threads import torch_threads
 
 
 def _shuffled_neighbours(oracle: SearchOracle, cell: Cell, rng: np.random.Generator) -> list[Cell]:
-    options = oracle.space.neighbours(cell)
+    """The cell's measured neighbours (or nearest measured cells) in random order."""
+    options = oracle.neighbours(cell)
     return [options[i] for i in rng.permutation(len(options))]
-
-
-def _new_neighbour(oracle: SearchOracle, cell: Cell, rng: np.random.Generator) -> Cell | None:
-    """A uniformly drawn measured, not yet queried neighbour of ``cell`` (``None`` if none)."""
-    for option in _shuffled_neighbours(oracle, cell, rng):
-        if oracle.is_measured(option) and not oracle.is_queried(option):
-            return option
-    return None
 
 
 @register_method("random")
@@ -57,6 +52,7 @@ class RandomSearch:
     """Uniform random search over the measured architectures, without repeats."""
 
     anytime = True
+    version = 1
 
     def __init__(self) -> None:
         pass
@@ -73,8 +69,9 @@ class RegularizedEvolution:
     The population starts as ``population_size`` random architectures. Each
     cycle draws ``sample_size`` members uniformly with replacement (as in
     Algorithm 1 of Real et al. and NAS-Bench-201's ``R_EA.py``), mutates
-    the best of them (one random edit, redrawn until the child is measured and
-    new) and replaces the *oldest* member with the child.
+    the best of them (:meth:`SearchOracle.mutate`: the space's mutation,
+    redrawn until the child is measured and new) and replaces the *oldest*
+    member with the child.
 
     Args:
         population_size: P; 10 as in NAS-Bench-201's REA runs.
@@ -82,6 +79,7 @@ class RegularizedEvolution:
     """
 
     anytime = True
+    version = 2  # 2: moves through the oracle's measured-pool neighbours and mutations
 
     def __init__(self, population_size: int = 10, sample_size: int = 3):
         if population_size < 1 or not 1 <= sample_size <= population_size:
@@ -100,7 +98,7 @@ class RegularizedEvolution:
         while oracle.remaining > 0:
             picks = rng.integers(len(population), size=self.sample_size)
             parent = max((population[int(i)] for i in picks), key=lambda member: member[1])[0]
-            child = _new_neighbour(oracle, parent, rng) or oracle.sample_new(rng)
+            child = oracle.mutate(parent, rng)
             population.append((child, oracle.query(child)["val_acc"]))
             population.popleft()
 
@@ -119,6 +117,7 @@ class LocalSearch:
     """
 
     anytime = True
+    version = 2  # 2: moves through the oracle's measured-pool neighbours and mutations
 
     def __init__(self, num_init: int = 10):
         if num_init < 1:
@@ -137,8 +136,6 @@ class LocalSearch:
         while oracle.remaining > 0:
             chosen = best
             for option in _shuffled_neighbours(oracle, chosen[0], rng):
-                if not oracle.is_measured(option):
-                    continue
                 acc = oracle.query(option)["val_acc"]  # free when already queried
                 if acc > best[1]:
                     best = (option, acc)
@@ -204,18 +201,6 @@ def adjacency_features(cells: list[Cell], space: Any) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
-@contextmanager
-def _torch_threads(n: int):
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @register_method("bananas")
 class Bananas:
     """BANANAS-style predictor-based search (White, Neiswanger & Savani, AAAI 2021).
@@ -236,6 +221,7 @@ class Bananas:
     """
 
     anytime = True
+    version = 2  # 2: moves through the oracle's measured-pool neighbours and mutations
 
     def __init__(
         self,
@@ -266,7 +252,7 @@ class Bananas:
             num_candidates, num_arches_to_mutate, max_mutations)  # fmt: skip
 
     def search(self, oracle: SearchOracle, rng: np.random.Generator) -> None:
-        with _torch_threads(1):
+        with torch_threads(1):
             for _ in range(self.num_init):
                 if oracle.remaining <= 0:
                     return
@@ -290,18 +276,11 @@ class Bananas:
         per_parent = max(1, self.num_candidates // len(parents))
         found: dict[str, Cell] = {}
         for parent in parents:
-            first_edits = oracle.space.neighbours(parent)  # listed once: neighbours can be costly
-            if not first_edits:
-                continue
             for _ in range(per_parent):
-                child = first_edits[int(rng.integers(len(first_edits)))]
-                try:
-                    for _ in range(self.max_mutations - 1):
-                        child = oracle.space.mutate(child, rng)
-                except InvalidCellError:
-                    continue
-                if oracle.is_measured(child) and not oracle.is_queried(child):
-                    found.setdefault(oracle.key(child), child)
+                child = parent
+                for _ in range(self.max_mutations):
+                    child = oracle.mutate(child, rng)  # measured and unqueried
+                found.setdefault(oracle.key(child), child)
         tries = 0
         while len(found) < min(self.num_candidates, self.k) and tries < 10 * self.num_candidates:
             tries += 1

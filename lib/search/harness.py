@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from lib.benchmark import INFO_COLUMNS, TEST, VAL, Benchmark, load_benchmark
+from lib.benchmark import TEST, VAL, Benchmark, load_benchmark
 from lib.cell import Cell
 from lib.errors import BudgetExhaustedError
 from lib.results import code_version
@@ -32,14 +32,52 @@ from lib.search.oracle import SearchOracle
 from lib.search.registry import get_method, resolve_hyperparameters
 from lib.search.trajectory import Trajectory, json_scalar
 
-HARNESS_VERSION = 1
-"""Part of every config hash: bump it when the protocol changes what a run means."""
+HARNESS_VERSION = 2
+"""Part of every run's identity: bump it when the protocol changes what a run means.
+
+2: sealed oracle (no test column, call cap), pool-restricted moves, run
+identity with method version, table digest and model identity.
+"""
 
 
-def config_hash(method: str, hyperparameters: dict[str, Any]) -> str:
-    """Short stable hash of (method, resolved hyper-parameters, harness version)."""
-    text = json.dumps({"method": method, "hyperparameters": hyperparameters, "harness": HARNESS_VERSION},
-                      sort_keys=True, allow_nan=False)  # fmt: skip
+def prepare_method(benchmark: Benchmark, method: str, hyperparameters: dict[str, Any]) -> dict[str, Any] | None:
+    """Trains or loads what a method needs before it searches, and returns the model's identity.
+
+    A method class may define ``prepare(benchmark, **hyperparameters)``
+    (a classmethod) that pretrains or loads its models (cached) and returns
+    ``{"digest": state-dict digest, "provenance": {...}, ...}``; methods
+    without models return ``None``. The sweep calls this in its parent
+    process before dispatching runs, so every worker loads the same cached
+    model instead of training its own.
+    """
+    cls = get_method(method)
+    prepare = getattr(cls, "prepare", None)
+    if prepare is None:
+        return None
+    return prepare(benchmark, **resolve_hyperparameters(cls, hyperparameters))
+
+
+def run_identity(benchmark: Benchmark, method: str, hyperparameters: dict[str, Any],
+                 model: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Everything that decides what a run computes, as JSON values.
+
+    The method and its version (the class attribute ``version``), its
+    resolved hyper-parameters, the harness version, the digest of the
+    benchmark table's content and the identity of the model the method
+    loaded (:func:`prepare_method`). Two runs with the same identity and
+    seed query the same cells.
+    """
+    cls = get_method(method)
+    return {
+        "method": method, "method_version": int(getattr(cls, "version", 1)),
+        "hyperparameters": resolve_hyperparameters(cls, hyperparameters), "harness": HARNESS_VERSION,
+        "table_digest": benchmark.content_digest(), "model": model,
+    }  # fmt: skip
+
+
+def config_hash(identity: dict[str, Any]) -> str:
+    """Short stable hash of a :func:`run_identity` (names the stored run)."""
+    text = json.dumps(identity, sort_keys=True, allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
@@ -64,23 +102,6 @@ def native_text(space: Any, cell: Cell) -> str:
     return json.dumps(native, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
 
 
-_FACTS: dict[tuple, tuple[dict[str, Any], dict[str, list[float]]]] = {}
-
-
-def table_facts(benchmark: Benchmark) -> tuple[dict[str, Any], dict[str, list[float]]]:
-    """The oracle facts and ``{metric: [min, max]}`` of the numeric metrics (cached on the table)."""
-    cache_key = (benchmark.name, benchmark.dataset, id(benchmark.table), len(benchmark.table))
-    if cache_key not in _FACTS:
-        bounds = {}
-        for column in benchmark.table.columns:
-            if column in INFO_COLUMNS or not np.issubdtype(benchmark.table[column].dtype, np.number):
-                continue
-            values = benchmark.table[column]
-            bounds[column] = [float(values.min()), float(values.max())]
-        _FACTS[cache_key] = ({k: json_scalar(v) for k, v in benchmark.oracle().items()}, bounds)
-    return _FACTS[cache_key]
-
-
 def run_search(benchmark: Benchmark | str, method: str, budget: int, seed: int, **hyperparameters: Any) -> Trajectory:
     """Runs one search method under the study's protocol.
 
@@ -102,6 +123,8 @@ def run_search(benchmark: Benchmark | str, method: str, budget: int, seed: int, 
     bench = parse_benchmark(benchmark)
     cls = get_method(method)
     resolved = resolve_hyperparameters(cls, hyperparameters)
+    model = prepare_method(bench, method, resolved)
+    identity = run_identity(bench, method, resolved, model)
     seed = int(seed)
     rng = np.random.default_rng(seed)
     random.seed(seed)
@@ -118,7 +141,7 @@ def run_search(benchmark: Benchmark | str, method: str, budget: int, seed: int, 
     def record(cell: Cell, key: str, row: dict[str, Any], elapsed: float) -> None:
         records.append({
             "step": len(records) + 1, "key": key, "native": native_text(bench.space, cell),
-            "val_acc": json_scalar(row[VAL]), "test_acc": json_scalar(row.get(TEST)), "wall_time_s": elapsed,
+            "val_acc": json_scalar(row[VAL]), "test_acc": None, "wall_time_s": elapsed,
             **{m: json_scalar(row.get(m)) for m in metrics},
         })  # fmt: skip
 
@@ -131,16 +154,22 @@ def run_search(benchmark: Benchmark | str, method: str, budget: int, seed: int, 
     except BudgetExhaustedError:
         exhausted = True
     total = time.perf_counter() - started
-    if oracle.num_queried > oracle.budget or len(records) != oracle.num_queried:
-        raise RuntimeError(f"{method} queried {oracle.num_queried} architectures on a budget of {budget}")
+    counted = oracle.budget_counters()["num_unique"]
+    if counted > int(budget) or len(records) != counted:
+        raise RuntimeError(f"{method} queried {counted} architectures on a budget of {budget} "
+                           f"({len(records)} recorded)")  # fmt: skip
+    if bench.has_test:  # read only now: nothing the method could reach held a test accuracy
+        for rec in records:
+            rec["test_acc"] = json_scalar(bench.table.at[rec["key"], TEST])
 
-    facts, bounds = table_facts(bench)
+    facts, bounds = bench.facts()
     metadata = {
         "benchmark": bench.name, "dataset": bench.dataset, "method": method,
         "hyperparameters": resolved, "budget": int(budget), "seed": seed,
-        "config_hash": config_hash(method, resolved), "code_version": _code_version(),
-        "anytime": bool(getattr(cls, "anytime", True)), "harness_version": HARNESS_VERSION,
-        "num_queried": oracle.num_queried, "num_calls": oracle.num_calls,
+        "config_hash": config_hash(identity), "code_version": _code_version(),
+        "method_version": identity["method_version"], "table_digest": identity["table_digest"],
+        "model": model, "anytime": bool(getattr(cls, "anytime", True)), "harness_version": HARNESS_VERSION,
+        "num_queried": counted, "num_calls": oracle.num_calls, "fallbacks": dict(oracle.fallbacks),
         "stopped_by_budget": exhausted or oracle.remaining == 0,
         "total_wall_time_s": total, "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "oracle": facts, "cost_bounds": bounds,

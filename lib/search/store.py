@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from lib.paths import results_dir
-from lib.search.harness import config_hash, parse_benchmark, run_search
-from lib.search.registry import get_method, resolve_hyperparameters
+from lib.search.harness import config_hash, parse_benchmark, prepare_method, run_identity, run_search
+from lib.search.registry import get_method
 from lib.search.trajectory import Trajectory
+
+_PREPARE = object()  # sentinel: prepare the method's model to learn its identity
 
 _NAME = re.compile(r"^b(?P<budget>\d+)_s(?P<seed>-?\d+)_(?P<hash>[0-9a-f]+)\.json$")
 
@@ -68,10 +70,22 @@ class ResultStore:
                 / f"b{key.budget}_s{key.seed}_{key.config_hash}.json")  # fmt: skip
 
     @staticmethod
-    def key(benchmark: str, dataset: str, method: str, budget: int, seed: int, **hyperparameters: Any) -> RunKey:
-        """The key of a run, with the hyper-parameters resolved against the method's defaults."""
-        resolved = resolve_hyperparameters(method, hyperparameters)
-        return RunKey(benchmark, dataset, method, int(budget), int(seed), config_hash(method, resolved))
+    def key(benchmark: Any, method: str, budget: int, seed: int, *, model: Any = _PREPARE,
+            **hyperparameters: Any) -> RunKey:  # fmt: skip
+        """The key of a run: its :func:`~lib.search.harness.run_identity` hashed.
+
+        Args:
+            benchmark: A :class:`~lib.benchmark.Benchmark` or ``"name:dataset"``
+                (its table's content digest is part of the identity).
+            model: The method's model identity if already known (from
+                :func:`~lib.search.harness.prepare_method`); by default it is
+                prepared here, which trains the model once if it is not cached.
+        """
+        bench = parse_benchmark(benchmark)
+        if model is _PREPARE:
+            model = prepare_method(bench, method, hyperparameters)
+        identity = run_identity(bench, method, hyperparameters, model)
+        return RunKey(bench.name, bench.dataset, method, int(budget), int(seed), config_hash(identity))
 
     @staticmethod
     def key_of(trajectory: Trajectory) -> RunKey:
@@ -135,7 +149,7 @@ class ResultStore:
             benchmark: A :class:`~lib.benchmark.Benchmark` or ``"name:dataset"``.
         """
         bench = parse_benchmark(benchmark)
-        key = self.key(bench.name, bench.dataset, method, budget, seed, **hyperparameters)
+        key = self.key(bench, method, budget, seed, **hyperparameters)
         found = self.get(key)
         if found is not None:
             return found

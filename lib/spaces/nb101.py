@@ -10,8 +10,6 @@ benchmark's own module hash.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
-
 import numpy as np
 
 from lib.cell import INPUT, OUTPUT, Cell
@@ -92,23 +90,91 @@ class NB101Space(SearchSpace):
             except InvalidCellError:
                 continue
 
-    def neighbours(self, cell: Cell) -> list[Cell]:
-        """Cells with one interior op changed or one edge flipped, deduplicated by key."""
-        cell = self.validate(cell)
+    def spec(self, cell: Cell, rng: np.random.Generator | None = None) -> Cell:
+        """The unpruned 7-node drawing (``ModelSpec.original_matrix``) that moves operate on.
+
+        A cell that already has 7 upper-triangular nodes is returned as it is
+        (it may carry dangling nodes or edges from earlier moves, which later
+        moves can connect). A smaller, pruned cell is padded with dangling
+        nodes placed before the output; their operations are drawn with
+        ``rng`` (``conv3x3-bn-relu`` without one).
+        """
+        if cell.num_nodes > MAX_VERTICES:
+            cell = self.validate(cell)
+        if not cell.is_upper_triangular():
+            cell = cell.permute(cell.topological_order())
         n = cell.num_nodes
+        if n == MAX_VERTICES:
+            return cell
+        adj = np.zeros((MAX_VERTICES, MAX_VERTICES), dtype=np.int8)
+        adj[: n - 1, : n - 1] = cell.adjacency[: n - 1, : n - 1]
+        adj[: n - 1, -1] = cell.adjacency[: n - 1, -1]
+        pad = MAX_VERTICES - n
+        extra = [CONV3X3] * pad if rng is None else rng.choice(self.operations, size=pad).tolist()
+        return Cell(adj, [*cell.ops[:-1], *extra, OUTPUT])
+
+    def neighbours(self, cell: Cell) -> list[Cell]:
+        """Valid cells one edit of the unpruned 7-node spec away (NASLib's ``get_nbhd``).
+
+        Each interior operation changed, each of the 21 upper-triangular edges
+        flipped, on :meth:`spec`; the candidates are returned *unpruned*, so a
+        later move can connect a dangling node (cells grow as well as shrink).
+        One per architecture, the cell's own architecture excluded.
+        """
+        spec = self.spec(cell)
+        own = self.key(spec)
         candidates = []
-        for v in range(1, n - 1):
+        for v in range(1, MAX_VERTICES - 1):
             for op in self.operations:
-                if op != cell.ops[v]:
-                    ops = list(cell.ops)
+                if op != spec.ops[v]:
+                    ops = list(spec.ops)
                     ops[v] = op
-                    candidates.append(partial(Cell, cell.adjacency, ops))
-        for i in range(n):
-            for j in range(i + 1, n):
-                adj = np.array(cell.adjacency)
-                adj[i, j] = 1 - adj[i, j]
-                candidates.append(partial(Cell, adj, cell.ops))
-        return self._distinct_valid(cell, candidates)
+                    candidates.append((spec.adjacency, ops))
+        for i, j in zip(*np.triu_indices(MAX_VERTICES, 1)):
+            adj = np.array(spec.adjacency)
+            adj[i, j] = 1 - adj[i, j]
+            candidates.append((adj, spec.ops))
+        found: dict[str, Cell] = {}
+        for adj, ops in candidates:
+            candidate = Cell(adj, ops)
+            try:
+                key = self.key(candidate)
+            except InvalidCellError:
+                continue
+            if key != own:
+                found.setdefault(key, candidate)
+        return list(found.values())
+
+    def mutate(self, cell: Cell, rng: np.random.Generator, *, max_tries: int = 1000) -> Cell:
+        """The official API's mutation (``mutate_spec`` of the NAS-Bench-101 tutorial, mutation rate 1).
+
+        On the unpruned :meth:`spec`, each of the 21 edges flips with
+        probability 1/7 and each of the 5 interior operations changes with
+        probability 1/5, redrawn until the result is a valid cell of another
+        architecture. Returned unpruned, like :meth:`neighbours`.
+
+        Raises:
+            InvalidCellError: No valid, different cell in ``max_tries`` draws.
+        """
+        spec = self.spec(cell, rng)
+        own = self.key(spec)
+        rows, cols = np.triu_indices(MAX_VERTICES, 1)
+        for _ in range(max_tries):
+            adj = np.array(spec.adjacency)
+            flips = rng.random(len(rows)) < 1.0 / MAX_VERTICES
+            adj[rows[flips], cols[flips]] = 1 - adj[rows[flips], cols[flips]]
+            ops = list(spec.ops)
+            for v in range(1, MAX_VERTICES - 1):
+                if rng.random() < 1.0 / (MAX_VERTICES - 2):
+                    others = [op for op in self.operations if op != ops[v]]
+                    ops[v] = others[int(rng.integers(len(others)))]
+            candidate = Cell(adj, ops)
+            try:
+                if self.key(candidate) != own:
+                    return candidate
+            except InvalidCellError:
+                continue
+        raise InvalidCellError(f"no valid mutation of {cell!r} in {max_tries} draws")
 
     @staticmethod
     def table_native(adj_upper_bits: str, ops_codes: str | float, num_vertices: int) -> tuple[np.ndarray, list[str]]:

@@ -1,0 +1,315 @@
+"""The protocol as a boundary: what every registered search method may see and must do.
+
+* the oracle holds no test accuracy, its pool cannot be reordered, the budget
+  is checked against the benchmark's own counters and re-queries are capped;
+* for **every** registered method: permuting the test column leaves its
+  queries unchanged, a run at budget B is the prefix of a run at 2B, the unit
+  of the accuracies (percent or fractions) does not change its queries, and
+  it beats random search on a fixture objective where that is expected;
+* run identity: method version, table content and model enter the run's hash;
+* NB101 moves grow and shrink cells, and every method sees the measured pool
+  the same way.
+
+The fixture objective is the whole NB201 space (enumerated, no data file
+needed) with an additive score per edge operation plus a little noise: an
+objective every model-based or local method should climb faster than random
+sampling, so a flipped ranking or a flipped gradient fails here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib.benchmark import TEST, VAL, Benchmark, load_benchmark
+from lib.errors import BudgetExhaustedError, QueryLimitError
+from lib.search import SearchOracle, available_methods, register_method, registry, run_search
+from lib.search.harness import config_hash, run_identity
+from lib.spaces import NB201Space
+
+FAST = {
+    "arch2vec_bo": {"pretrain_epochs": 1},
+    "arch2vec_rl": {"pretrain_epochs": 1},
+    "bananas": {"epochs": 60},
+}
+"""Cheaper settings of some methods for tests (the protocol does not depend on them)."""
+
+NOT_EXPECTED_TO_BEAT_RANDOM = {
+    "random": "it is random search",
+    "nsga2": "multi-objective: it spreads its budget along the accuracy-cost front",
+}
+"""Registered methods left out of the beats-random test, each with the reason."""
+
+
+def hps(method: str) -> dict:
+    return dict(FAST.get(method, {}))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Models pretrained by these tests go to a temporary data folder, shared by the module."""
+    monkeypatch.setenv("LATENT_NAS_DATA", str(tmp_path_factory.getbasetemp() / "protocol-data"))
+
+
+@pytest.fixture(scope="module")
+def additive() -> Benchmark:
+    """Every NB201 cell with val = 70 + Σ edge-operation weights + noise (percent)."""
+    space = NB201Space()
+    rng = np.random.default_rng(0)
+    weights = rng.normal(0.0, 2.0, size=(6, len(space.operations)))
+    natives, scores = [], []
+    for cell in space.enumerate():
+        native = space.to_native(cell)
+        edges = [part.split("~")[0] for node in native.strip("|").split("|+|") for part in node.split("|")]
+        natives.append(native)
+        scores.append(sum(weights[i, space.operations.index(op)] for i, op in enumerate(edges)))
+    scores = np.asarray(scores)
+    val = 70.0 + scores + rng.normal(0.0, 0.3, len(scores))
+    table = pd.DataFrame({"native": natives, VAL: val, TEST: val + rng.normal(0.0, 0.5, len(val)),
+                          "params_M": rng.uniform(0.1, 1.5, len(val))},
+                         index=pd.Index(natives, name="key"))  # fmt: skip
+    return Benchmark("additive201", "fixture", space, table)
+
+
+@pytest.fixture(scope="module")
+def cora() -> Benchmark:
+    return load_benchmark("nbgraph", "cora")
+
+
+@pytest.fixture
+def temporary_method():
+    added = []
+
+    def add(name: str):
+        def decorate(cls):
+            added.append(name)
+            return register_method(name)(cls)
+
+        return decorate
+
+    yield add
+    for name in added:
+        registry._REGISTRY.pop(name, None)
+
+
+def _with_table(bench: Benchmark, table: pd.DataFrame, name: str | None = None) -> Benchmark:
+    return Benchmark(name or bench.name, bench.dataset, bench.space, table)
+
+
+# --------------------------------------------------------------------------- the oracle as a boundary
+
+
+def test_the_oracle_holds_no_test_accuracy(cora):
+    oracle = SearchOracle(cora, 5)
+    reachable = [oracle._bench.table, *(v for v in vars(oracle).values() if isinstance(v, pd.DataFrame))]
+    assert all(TEST not in t.columns for t in reachable)
+    assert TEST not in oracle.query(cora.sample(np.random.default_rng(0)))
+    assert TEST in cora.table.columns  # the caller's benchmark is untouched
+    with pytest.raises(ValueError, match="never sees test"):
+        oracle.best("test_acc")
+
+
+def test_the_pool_cannot_be_reordered(cora):
+    oracle = SearchOracle(cora, 5)
+    pool = oracle.pool()
+    assert isinstance(pool, tuple) and len(pool) == len(cora)
+    with pytest.raises((TypeError, AttributeError)):
+        pool.reverse()
+    assert SearchOracle(cora, 5).pool()[0] == cora.cells()[0]
+
+
+def test_the_budget_is_checked_against_the_benchmarks_own_counters(cora, temporary_method):
+    @temporary_method("sneaky")
+    class Sneaky:
+        def search(self, oracle, rng):
+            for _ in range(3):
+                oracle._bench.query(oracle.sample_new(rng))  # around the oracle's bookkeeping
+
+    with pytest.raises(RuntimeError, match=r"queried 2 architectures on a budget of 2 \(0 recorded\)"):
+        run_search(cora, "sneaky", 2, 0)
+
+
+def test_re_queries_are_free_but_capped(cora, temporary_method):
+    @temporary_method("stuck")
+    class Stuck:
+        def search(self, oracle, rng):
+            cell = oracle.sample_new(rng)
+            while True:  # a latent method decoding the same known cell for ever
+                oracle.query(cell)
+
+    with pytest.raises(QueryLimitError, match="keeps asking for cells it already knows"):
+        run_search(cora, "stuck", 10, 0)
+
+
+def test_table_facts_belong_to_the_benchmark_not_to_a_recycled_id(cora):
+    for i in range(20):  # tables made and dropped in turn: Python reuses their ids
+        table = cora.table.iloc[i * 50 : i * 50 + 200].copy()
+        bench = _with_table(cora, table, "custom")
+        facts = run_search(bench, "random", 3, 0).metadata["oracle"]
+        assert facts["best_val_acc"] == pytest.approx(table[VAL].max())
+        assert facts["best_test_acc"] == pytest.approx(table[TEST].max())
+        del table, bench
+
+
+# --------------------------------------------------------------------------- every registered method
+
+
+def _methods() -> list[str]:
+    return available_methods()
+
+
+@pytest.mark.parametrize("method", _methods())
+def test_permuting_the_test_column_leaves_the_queries_unchanged(method, cora):
+    table = cora.table.copy()
+    table[TEST] = np.random.default_rng(1).permutation(table[TEST].to_numpy())
+    original = run_search(cora, method, 24, 0, **hps(method))
+    permuted = run_search(_with_table(cora, table), method, 24, 0, **hps(method))
+    assert original.keys == permuted.keys
+    assert [r["test_acc"] for r in permuted.records] == [table.at[k, TEST] for k in permuted.keys]
+
+
+@pytest.mark.parametrize("method", _methods())
+def test_every_method_is_anytime(method, cora):
+    short = run_search(cora, method, 20, 3, **hps(method))
+    long = run_search(cora, method, 40, 3, **hps(method))
+    assert len(short) == 20 and len(long) == 40
+    assert long.keys[:20] == short.keys
+
+
+@pytest.mark.parametrize("method", _methods())
+def test_the_unit_of_the_accuracies_does_not_change_the_queries(method, cora):
+    fractions = cora.table.copy()
+    fractions[VAL] = fractions[VAL] / 100.0
+    fractions[TEST] = fractions[TEST] / 100.0
+    percent = run_search(cora, method, 24, 2, **hps(method))
+    fraction = run_search(_with_table(cora, fractions), method, 24, 2, **hps(method))
+    assert percent.keys == fraction.keys
+
+
+def test_every_method_is_classified_for_the_beats_random_test():
+    assert set(NOT_EXPECTED_TO_BEAT_RANDOM) <= set(_methods()) | {"nsga2"}
+
+
+@pytest.mark.parametrize("method", [m for m in _methods() if m not in NOT_EXPECTED_TO_BEAT_RANDOM])
+def test_beats_random_search_on_the_fixture(method, additive):
+    budget, seeds = 60, range(3)
+    best = additive.table[VAL].max()
+
+    def regret(name: str, **kw) -> float:
+        return float(np.mean([best - run_search(additive, name, budget, s, **kw).best_at(budget, "val_acc")
+                              for s in seeds]))  # fmt: skip
+
+    ours, rand = regret(method, **hps(method)), regret("random")
+    assert ours < 0.6 * rand, f"{method}: mean regret {ours:.2f} vs random {rand:.2f}"
+
+
+# --------------------------------------------------------------------------- run identity
+
+
+def test_run_identity_covers_method_version_table_and_model(cora, monkeypatch):
+    cls = registry.get_method("evolution")
+    base = config_hash(run_identity(cora, "evolution", {}))
+    assert base == config_hash(run_identity(cora.fresh(), "evolution", {}))
+    monkeypatch.setattr(cls, "version", cls.version + 1, raising=False)
+    assert config_hash(run_identity(cora, "evolution", {})) != base
+    monkeypatch.undo()
+    changed = cora.table.copy()
+    changed.iloc[0, changed.columns.get_loc(VAL)] += 0.01
+    assert config_hash(run_identity(_with_table(cora, changed), "evolution", {})) != base
+    assert config_hash(run_identity(cora, "evolution", {}, {"digest": "a"})) != config_hash(
+        run_identity(cora, "evolution", {}, {"digest": "b"}))
+
+
+def test_runs_record_the_model_table_and_versions(cora):
+    run = run_search(cora, "arch2vec_bo", 20, 0, **hps("arch2vec_bo"))
+    meta = run.metadata
+    assert meta["table_digest"] == cora.content_digest()
+    assert meta["method_version"] >= 2 and meta["code_version"]
+    model = meta["model"]
+    assert model["kind"] == "arch2vec" and len(model["digest"]) == 16
+    assert model["provenance"]["torch_threads"] == 2
+    from lib.arch2vec.search import prepare_model
+
+    assert prepare_model(cora, 1) == model  # the same cached model, the same identity
+
+
+def test_embedding_cache_is_keyed_on_the_pool_content(cora):
+    from lib.arch2vec.search import pool_embeddings
+    from lib.arch2vec.train import config_for_space, pretrain
+
+    first = _with_table(cora, cora.table.iloc[:500])
+    second = _with_table(cora, cora.table.iloc[500:1000])  # same name, dataset and length
+    a = pool_embeddings(SearchOracle(first, 5), epochs=1)
+    b = pool_embeddings(SearchOracle(second, 5), epochs=1)
+    pre = pretrain(config_for_space(cora.space, epochs=1), progress=False)
+    assert np.allclose(b, pre.embed(second.cells()), atol=1e-5)
+    assert not np.allclose(a, b)
+
+
+# --------------------------------------------------------------------------- NB101 moves
+
+
+def _nb101():
+    from tests.conftest import needs_nb101  # noqa: F401  (marker below)
+
+    return load_benchmark("nb101")
+
+
+@pytest.fixture(scope="module")
+def nb101():
+    from tests.conftest import HAS_NB101
+
+    if not HAS_NB101:
+        pytest.skip("NB101 metrics table not found (../shared/data/nb101)")
+    return load_benchmark("nb101")
+
+
+def test_nb101_mutations_grow_and_shrink_cells():
+    from lib.cell import Cell
+    from lib.spaces import NB101Space
+
+    space = NB101Space()
+    small = space.validate(Cell(np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]]), ["input", "conv3x3-bn-relu", "output"]))
+    rng = np.random.default_rng(0)
+    sizes = set()
+    cell = small
+    for _ in range(300):
+        cell = space.mutate(cell, rng)
+        sizes.add(space.validate(cell).num_nodes)
+    assert max(sizes) == 7 and min(sizes) <= 3
+    # a half-connected node of the unpruned spec is one edge flip away from growing the cell
+    spec = space.spec(small)
+    adj = np.array(spec.adjacency)
+    adj[0, 2] = 1  # input -> dangling node 2 (pruned away)
+    half = Cell(adj, spec.ops)
+    assert space.key(half) == space.key(small)
+    assert max(space.validate(c).num_nodes for c in space.neighbours(half)) == 4
+
+
+def test_nb101_moves_see_the_measured_pool_and_count_fallbacks(nb101):
+    oracle = SearchOracle(nb101, 50)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        cell = oracle.sample(rng)
+        assert all(oracle.is_measured(c) for c in oracle.neighbours(cell))
+        child = oracle.mutate(cell, rng)
+        assert oracle.is_measured(child) and not oracle.is_queried(child)
+    assert oracle.fallbacks["neighbours"] > 0 and oracle.fallbacks["mutate"] >= 0
+    run = run_search(nb101, "evolution", 40, 0)
+    assert set(run.metadata["fallbacks"]) == {"neighbours", "mutate"}
+
+
+def test_budget_exhaustion_still_ends_a_run_cleanly(cora, temporary_method):
+    @temporary_method("greedy")
+    class Greedy:
+        def search(self, oracle, rng):
+            while True:
+                oracle.query(oracle.sample_new(rng))
+
+    run = run_search(cora, "greedy", 7, 0)
+    assert len(run) == 7 and run.metadata["stopped_by_budget"]
+    with pytest.raises(BudgetExhaustedError):
+        oracle = SearchOracle(cora, 1)
+        oracle.query(oracle.sample_new(np.random.default_rng(0)))
+        oracle.query(oracle.sample_new(np.random.default_rng(1)))
