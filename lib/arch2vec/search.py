@@ -210,7 +210,8 @@ def expected_improvement(mean: np.ndarray, scale: np.ndarray, target: float) -> 
 def _log1mexp(x: np.ndarray) -> np.ndarray:
     """``log(1 − exp(x))`` for ``x < 0``, accurate on both sides of ``−log 2`` (Mächler, 2012)."""
     x = np.minimum(x, -1e-300)
-    return np.where(x > -np.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+    with np.errstate(divide="ignore"):  # np.where evaluates both branches; each is used only where it is exact
+        return np.where(x > -np.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
 
 
 def log_h(u: np.ndarray) -> np.ndarray:
@@ -350,6 +351,20 @@ class Arch2VecRL:
         self.episode, self.hidden, self.lr, self.baseline = episode, hidden, lr, baseline
         self.pretrain_epochs = pretrain_epochs
 
+    @staticmethod
+    def reinforce_step(optimizer, log_probs: list[torch.Tensor], rewards: list[float], baseline: float) -> float:
+        """One REINFORCE update: ascends ``Σ (r − b) log π(a)``, so actions rewarded above the baseline get likelier.
+
+        Returns:
+            The loss ``−mean((r − b) log π(a))`` before the step.
+        """
+        advantage = torch.as_tensor(rewards, dtype=torch.float32) - baseline
+        loss = -(torch.stack(log_probs) * advantage).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return float(loss)
+
     def search(self, oracle, rng: np.random.Generator) -> None:
         features = pool_embeddings(oracle, epochs=self.pretrain_epochs)
         feats = torch.as_tensor(features, dtype=torch.float32)
@@ -384,8 +399,4 @@ class Arch2VecRL:
             rewards = [r / unit for r in rewards]
             if baseline is None:
                 baseline = float(np.mean(rewards))
-            advantage = torch.as_tensor(rewards, dtype=torch.float32) - baseline
-            loss = -(torch.stack(log_probs) * advantage).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            self.reinforce_step(optimizer, log_probs, rewards, baseline)

@@ -33,21 +33,6 @@ from lib.search.oracle import SearchOracle
 from lib.search.registry import register_method
 
 
-def _mutate(oracle: SearchOracle, cell: Cell, rng: np.random.Generator) -> Cell:
-    """A measured, unqueried mutation of ``cell``: the oracle's own (pool-restricted) mutation where it has one.
-
-    Otherwise the space's mutation redrawn up to 50 times until the child is
-    measured and new, then a random new cell, as the baselines did before.
-    """
-    if hasattr(oracle, "mutate"):
-        return oracle.mutate(cell, rng)
-    for _ in range(50):
-        child = oracle.space.mutate(cell, rng)
-        if oracle.is_measured(child) and not oracle.is_queried(child):
-            return child
-    return oracle.sample_new(rng)
-
-
 class _BudgetSpent(Exception):
     """Raised inside pymoo's evaluation when the next new cell would exceed the budget."""
 
@@ -172,7 +157,7 @@ class NSGA2Search:
                 batch: set[str] = set()
                 for i in range(len(X)):
                     parent = X[i, 0]
-                    out[i, 0] = distinct(lambda: _mutate(oracle, parent, rng), batch)
+                    out[i, 0] = distinct(lambda: oracle.mutate(parent, rng), batch)
                 return out
 
         class CopyParent(Crossover):

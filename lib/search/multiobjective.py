@@ -440,18 +440,8 @@ _DEGENERATE: dict[str, np.ndarray] = {}
 
 
 def table_digest(bench: "Benchmark") -> str:
-    """The key of the caches here: :meth:`Benchmark.content_digest`, or, on a benchmark without it,
-    a digest of name, dataset, size, keys and the numeric columns computed here."""
-    content_digest = getattr(bench, "content_digest", None)
-    if content_digest is not None:
-        return content_digest()
-    import hashlib
-
-    h = hashlib.sha256(repr((bench.name, bench.dataset, len(bench.table), list(bench.table.columns))).encode())
-    h.update(pd.util.hash_pandas_object(bench.table.index.to_series().astype(str), index=False).to_numpy().tobytes())
-    numeric = [c for c in bench.table.columns if pd.api.types.is_numeric_dtype(bench.table[c].dtype)]
-    h.update(pd.util.hash_pandas_object(bench.table[numeric], index=False).to_numpy().tobytes())
-    return h.hexdigest()[:16]
+    """The key of the caches here: :meth:`Benchmark.content_digest`."""
+    return bench.content_digest()
 
 
 def table_degenerate(bench: "Benchmark") -> np.ndarray:
