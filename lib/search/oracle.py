@@ -33,6 +33,7 @@ import numpy as np
 from lib.benchmark import TEST, VAL, Benchmark
 from lib.cell import Cell
 from lib.errors import BudgetExhaustedError, InvalidCellError, QueryLimitError
+from lib.spaces.base import SearchSpace
 
 Recorder = Callable[[Cell, str, dict[str, Any], float], None]
 """Called once per new architecture with (cell, key, result without test accuracy, seconds since start)."""
@@ -78,6 +79,7 @@ class SearchOracle:
         self.budget = int(budget)
         self.history: list[tuple[Cell, dict[str, Any]]] = []
         self.fallbacks = {"neighbours": 0, "mutate": 0}
+        self._neighbour_lists: dict[tuple, list[tuple[Cell, str, bool]]] = {}
 
     @property
     def benchmark_name(self) -> str:
@@ -191,7 +193,7 @@ class SearchOracle:
         smallest edit distance (other than the cell itself) stand in, and
         :attr:`fallbacks` counts it.
         """
-        options = [c for c in self.space.neighbours(cell) if self.is_measured(c)]
+        options = [c for c, _, measured in self._listed_neighbours(cell) if measured]
         if options:
             return options
         self.fallbacks["neighbours"] += 1
@@ -205,7 +207,16 @@ class SearchOracle:
         cells by edit distance (counted in :attr:`fallbacks`), or to a random
         unqueried cell of the pool when none is left near it.
         """
+        listed = type(self.space).mutate is SearchSpace.mutate  # a uniform draw from space.neighbours
+        options = self._listed_neighbours(cell) if listed else []
         for _ in range(MUTATION_TRIES):
+            if listed:  # the same draw as SearchSpace.mutate, on the neighbours listed once per cell
+                if not options:
+                    break
+                child, key, measured = options[int(rng.integers(len(options)))]
+                if measured and key not in self._known:
+                    return child
+                continue
             try:
                 child = self.space.mutate(cell, rng)
             except InvalidCellError:
@@ -217,6 +228,14 @@ class SearchOracle:
         if not nearest:
             return self.sample_new(rng)
         return nearest[int(rng.integers(len(nearest)))]
+
+    def _listed_neighbours(self, cell: Cell) -> list[tuple[Cell, str, bool]]:
+        """``(neighbour, key, measured)`` of every :meth:`SearchSpace.neighbours` entry, listed once per drawing."""
+        drawing = (cell.adjacency.tobytes(), cell.ops)
+        if drawing not in self._neighbour_lists:
+            self._neighbour_lists[drawing] = [(c, self._bench.key(c), c in self._bench)
+                                              for c in self.space.neighbours(cell)]  # fmt: skip
+        return self._neighbour_lists[drawing]
 
     def _nearest_measured(self, cell: Cell, *, unqueried: bool) -> list[Cell]:
         from lib.encoding import edit_distances
