@@ -179,12 +179,10 @@ def test_a_run_on_other_table_content_is_refused(small):
 
 
 def test_cache_keys_follow_the_table_content(small):
-    from types import SimpleNamespace
-
-    plain = SimpleNamespace(name=small.name, dataset=small.dataset, table=small.table.copy())  # no content_digest()
-    before = mo.table_digest(plain)
-    plain.table.iloc[0, plain.table.columns.get_loc("latency_ms")] += 1.0
-    assert mo.table_digest(plain) != before
+    changed = small.table.copy()
+    changed.iloc[0, changed.columns.get_loc("latency_ms")] += 1.0
+    other = Benchmark(small.name, small.dataset, small.space, changed)
+    assert mo.table_digest(small) == small.content_digest() != mo.table_digest(other)
 
 
 def test_disconnected_rule_matches_the_spaces_functional_key():
