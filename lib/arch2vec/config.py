@@ -15,19 +15,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from lib.published import arch2vec_table1
 from lib.benchmark import load_space
 from lib.spaces import NBGraphSpace, SearchSpace
 from lib.spaces.nbgraph import OPERATIONS as NBGRAPH_OPERATIONS
 
 ENCODERS = ("gin", "gcn")
 
-PAPER_TABLE1 = {
-    # space: (reconstruction accuracy, validity, uniqueness), percent, arch2vec row of Table 1
-    "nb101": (100.0, 44.97, 99.69),
-    "nb201": (100.0, 79.41, 98.72),
-    "darts": (99.79, 33.36, 100.0),
-}
-"""The paper's Table 1 (arch2vec row), for the notebook's comparison."""
+PAPER_TABLE1 = {row.space: (row.reconstruction, row.validity, row.uniqueness)
+                for row in arch2vec_table1().itertuples()}  # fmt: skip
+"""The paper's Table 1 (arch2vec row), ``space: (reconstruction, validity, uniqueness)``, from :mod:`lib.published`."""
 
 
 @dataclass(frozen=True)
