@@ -13,3 +13,22 @@ HAS_NB101_ALL = find_data_file("nb101/nb101_cells.csv.gz") is not None
 needs_nb201 = pytest.mark.skipif(not HAS_NB201, reason="NB201 table not found (put ../shared/data beside the project)")
 needs_nb101 = pytest.mark.skipif(not HAS_NB101, reason="NB101 metrics table not found (../shared/data/nb101)")
 needs_nb101_all = pytest.mark.skipif(not HAS_NB101_ALL, reason="NB101 structures table not found (../shared/data/nb101)")
+
+
+@pytest.fixture
+def temporary_method():
+    """Registers test-only search methods (``@temporary_method("name")``) and removes them afterwards."""
+    from lib.search import register_method, registry
+
+    added = []
+
+    def add(name: str):
+        def decorate(cls):
+            added.append(name)
+            return register_method(name)(cls)
+
+        return decorate
+
+    yield add
+    for name in added:
+        registry._REGISTRY.pop(name, None)

@@ -24,7 +24,7 @@ import pytest
 
 from lib.benchmark import TEST, VAL, Benchmark, load_benchmark
 from lib.errors import BudgetExhaustedError, QueryLimitError
-from lib.search import SearchOracle, available_methods, register_method, registry, run_search
+from lib.search import SearchOracle, available_methods, registry, run_search
 from lib.search.harness import config_hash, run_identity
 from lib.spaces import NB201Space
 
@@ -79,22 +79,6 @@ def additive() -> Benchmark:
 @pytest.fixture(scope="module")
 def cora() -> Benchmark:
     return load_benchmark("nbgraph", "cora")
-
-
-@pytest.fixture
-def temporary_method():
-    added = []
-
-    def add(name: str):
-        def decorate(cls):
-            added.append(name)
-            return register_method(name)(cls)
-
-        return decorate
-
-    yield add
-    for name in added:
-        registry._REGISTRY.pop(name, None)
 
 
 def _with_table(bench: Benchmark, table: pd.DataFrame, name: str | None = None) -> Benchmark:
@@ -301,12 +285,6 @@ def test_embedding_cache_is_keyed_on_the_pool_content(cora):
 
 
 # --------------------------------------------------------------------------- NB101 moves
-
-
-def _nb101():
-    from tests.conftest import needs_nb101  # noqa: F401  (marker below)
-
-    return load_benchmark("nb101")
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,6 @@ from lib.search import (
     register_method,
     run_search,
 )
-from lib.search import registry
 from lib.search.store import ResultStore
 
 
@@ -40,23 +39,6 @@ def cora() -> Benchmark:
 def tiny(cora) -> Benchmark:
     """Cora restricted to 300 measured cells, so most neighbours are unmeasured."""
     return Benchmark("tiny", "cora", cora.space, cora.table.iloc[:300])
-
-
-@pytest.fixture
-def temporary_method():
-    """Registers test-only methods and removes them afterwards."""
-    added = []
-
-    def add(name: str):
-        def decorate(cls):
-            added.append(name)
-            return register_method(name)(cls)
-
-        return decorate
-
-    yield add
-    for name in added:
-        registry._REGISTRY.pop(name, None)
 
 
 # --------------------------------------------------------------------------- registry
