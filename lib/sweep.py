@@ -223,9 +223,11 @@ def run_sweep(
             seeded runs in threads are not reproducible and are refused.
         progress: Show a tqdm progress bar.
         mp_context: Start method of the local process pool's workers
-            (``"spawn"``, ``"forkserver"``, ``"fork"``; default: the platform's).
-            Spawned workers share nothing with this process but the files:
-            they load benchmarks (registered tables too) from disk.
+            (``"spawn"``, ``"forkserver"``, ``"fork"``; default ``"spawn"``,
+            see :data:`DEFAULT_START_METHOD`: forked workers of a parent that
+            has run torch on several threads hang). Spawned workers share
+            nothing with this process but the files: they load benchmarks
+            (registered tables too) and models from disk.
 
     Returns:
         A :class:`SweepReport`; failed runs are listed, not raised: a run that
@@ -296,6 +298,28 @@ def _outcome(future: Any) -> tuple[str | None, BaseException | None]:
         return None, exc
 
 
+DEFAULT_START_METHOD = "spawn"
+"""How the local pool starts its workers when the caller does not say.
+
+Not ``fork`` (Linux's default): a sweep's parent runs torch before it
+dispatches (it pretrains or loads every method's model), and a process forked
+from a parent whose OpenMP thread team exists hangs in its first parallel
+torch operation (libgomp is not fork-safe; seen as workers idle in
+``gomp_team_barrier_wait_end``). Spawned workers start clean and load
+benchmarks and models from disk."""
+
+
+def pool_executor(workers: int, mp_context: str | None = None) -> ProcessPoolExecutor:
+    """A process pool of ``workers`` processes started by ``mp_context`` (default :data:`DEFAULT_START_METHOD`).
+
+    Raises:
+        ValueError: ``mp_context`` is not a start method of this platform.
+    """
+    import multiprocessing
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(mp_context or DEFAULT_START_METHOD))
+
+
 def _run_pool(todo: list[RunSpec], finish: Callable, *, workers: int, mp_context: str | None = None) -> None:
     """Runs ``todo`` on a local process pool; a dead pool process fails the runs it took down, nothing more."""
     from concurrent.futures.process import BrokenProcessPool
@@ -305,10 +329,7 @@ def _run_pool(todo: list[RunSpec], finish: Callable, *, workers: int, mp_context
         "native code) and the pool stopped; rerun the sweep to run it (stored runs are skipped), with fewer "
         "--workers if memory is short"
     )  # fmt: skip
-    import multiprocessing
-
-    context = multiprocessing.get_context(mp_context) if mp_context else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with pool_executor(workers, mp_context) as pool:
         futures = {}
         for i, spec in enumerate(todo):
             try:

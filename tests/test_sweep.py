@@ -211,3 +211,40 @@ def test_results_notebook_ci_parameters_exist():
         assert name in declared, f"CI passes {name!r}, which the notebook does not declare"
         assert type(value).__name__ == declared[name]["inferred_type_name"], name
     assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), "commit without outputs"
+
+
+_FORKED_TORCH_SCRIPT = """
+import sys
+
+import torch
+
+
+def work(n):
+    return float((torch.ones(n, n) + 1).triu().sum())
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, sys.argv[1])
+    from lib.sweep import pool_executor
+
+    torch.set_num_threads(2)
+    work(2000)  # as a sweep's parent does when it pretrains: its OpenMP thread team now exists
+    with pool_executor(2) as pool:
+        print(pool.submit(work, 2000).result())
+"""
+
+
+def test_pool_workers_run_torch_after_the_parent_did(tmp_path):
+    # a forked worker of a parent that has run torch on two threads hangs in its first parallel op (libgomp is
+    # not fork-safe): the default start method must not fork
+    from lib.paths import PROJECT_ROOT
+
+    script = tmp_path / "forked_torch.py"
+    script.write_text(_FORKED_TORCH_SCRIPT)
+    try:
+        done = subprocess.run([sys.executable, str(script), str(PROJECT_ROOT)], capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail("a pool worker hung in torch after the parent ran torch on two threads (forked workers?)")
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.split()[-1]) == 2.0 * 2000 * 2001 / 2
