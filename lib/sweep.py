@@ -309,15 +309,46 @@ torch operation (libgomp is not fork-safe; seen as workers idle in
 benchmarks and models from disk."""
 
 
-def pool_executor(workers: int, mp_context: str | None = None) -> ProcessPoolExecutor:
+def worker_threads(workers: int) -> int:
+    """Torch/OpenMP threads per pool worker: the machine's cores shared out, at least one.
+
+    torch starts one thread per core in every process, so ``workers`` processes
+    would run ``workers × cores`` spinning OpenMP threads on ``cores`` cores; on
+    two cores with two workers that made arch2vec runs about twice as slow.
+    """
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def _init_worker(threads: int) -> None:
+    """Pool initializer: caps this worker's torch and OpenMP/BLAS threads (and its children's)."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def pool_executor(workers: int, mp_context: str | None = None, threads: int | None = None) -> ProcessPoolExecutor:
     """A process pool of ``workers`` processes started by ``mp_context`` (default :data:`DEFAULT_START_METHOD`).
 
+    Args:
+        workers: Number of processes.
+        mp_context: ``"spawn"``, ``"forkserver"`` or ``"fork"``.
+        threads: Torch threads per worker (default :func:`worker_threads`).
+            Pretraining sets its own fixed thread count, so models do not
+            depend on it.
+
     Raises:
-        ValueError: ``mp_context`` is not a start method of this platform.
+        ValueError: ``mp_context`` is not a start method of this platform, or
+            ``threads`` < 1.
     """
     import multiprocessing
 
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(mp_context or DEFAULT_START_METHOD))
+    threads = worker_threads(workers) if threads is None else int(threads)
+    if threads < 1:
+        raise ValueError(f"threads per worker must be at least 1, got {threads}")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(mp_context or DEFAULT_START_METHOD),
+                               initializer=_init_worker, initargs=(threads,))  # fmt: skip
 
 
 def _run_pool(todo: list[RunSpec], finish: Callable, *, workers: int, mp_context: str | None = None) -> None:

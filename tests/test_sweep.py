@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -243,8 +244,21 @@ def test_pool_workers_run_torch_after_the_parent_did(tmp_path):
     script.write_text(_FORKED_TORCH_SCRIPT)
     try:
         done = subprocess.run([sys.executable, str(script), str(PROJECT_ROOT)], capture_output=True, text=True,
-                              timeout=120)  # fmt: skip
+                              timeout=600)  # fmt: skip  (seconds when it works; generous for a loaded machine)
     except subprocess.TimeoutExpired:
         pytest.fail("a pool worker hung in torch after the parent ran torch on two threads (forked workers?)")
     assert done.returncode == 0, done.stderr
     assert float(done.stdout.split()[-1]) == 2.0 * 2000 * 2001 / 2
+
+
+def test_pool_workers_share_out_the_cores():
+    import torch
+
+    from lib.sweep import pool_executor, worker_threads
+
+    assert worker_threads(1) == max(1, os.cpu_count() or 1)
+    assert worker_threads(10_000) == 1
+    with pool_executor(2, threads=1) as pool:
+        assert pool.submit(torch.get_num_threads).result(timeout=120) == 1
+    with pytest.raises(ValueError, match="at least 1"):
+        pool_executor(2, threads=0)
