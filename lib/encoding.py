@@ -5,7 +5,8 @@ Two forms:
 * dense: ``ops`` ``(B, N, V)`` one-hot and ``adj`` ``(B, N, N)`` padded to the
   space's ``max_nodes`` with the output node kept last (arch2vec's layout),
   see :meth:`lib.spaces.SearchSpace.encode`;
-* sparse: PyTorch Geometric ``Data`` objects (``x`` one-hot, ``edge_index``).
+* sparse: PyTorch Geometric ``Data`` objects (``x`` one-hot, ``edge_index``);
+* flat: :func:`adjacency_encoding`, the dense form as one vector per cell.
 
 :func:`nb101_structure_tensors` builds the dense form of all 423,624 NB101
 structures straight from the table with NumPy and caches it as ``.npz``.
@@ -37,6 +38,23 @@ def encode_dense(space: SearchSpace, cells: Sequence[Cell]) -> tuple[torch.Tenso
     for i, cell in enumerate(cells):
         ops[i], adj[i] = space.encode(cell)
     return torch.from_numpy(ops), torch.from_numpy(adj)
+
+
+def adjacency_encoding(ops: torch.Tensor | np.ndarray, adj: torch.Tensor | np.ndarray) -> np.ndarray:
+    """The flat adjacency encoding: one-hot operations row by row, then the strict upper triangle.
+
+    ``adjacency_encoding(*encode_dense(space, cells))`` encodes cells.
+
+    Args:
+        ops: ``(B, N, V)`` dense operations.
+        adj: ``(B, N, N)`` dense adjacency.
+
+    Returns:
+        ``(B, N·V + N(N-1)/2)`` float32 array.
+    """
+    ops, adj = np.asarray(ops, dtype=np.float32), np.asarray(adj, dtype=np.float32)
+    rows, cols = np.triu_indices(adj.shape[-1], 1)
+    return np.concatenate([ops.reshape(len(ops), -1), adj[:, rows, cols]], axis=1)
 
 
 def pool_encoding(space: SearchSpace, cells: Sequence[Cell]) -> tuple[np.ndarray, np.ndarray]:

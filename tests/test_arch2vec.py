@@ -295,7 +295,7 @@ def test_expected_improvement_forms():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(40, 3))
     y = x[:, 0] * 0.05 + 0.9
-    mean, var = DNGO(epochs=30).fit(x, y, rng).predict(x)
+    mean, var = DNGO(epochs=30, rng=rng).fit(x, y).predict(x)
     assert np.corrcoef(mean, y)[0, 1] > 0.9 and (var > 0).all()
 
 

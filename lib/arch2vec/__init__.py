@@ -3,9 +3,12 @@
 Yan et al., "Does Unsupervised Architecture Representation Learning Help
 Neural Architecture Search?", NeurIPS 2020.
 
+A thin user of the latent-model layer :mod:`lib.latent` (encoders, decoders,
+VAE loss, trainer and checkpoint cache, decoding, predictors, acquisition):
+
 * :mod:`~lib.arch2vec.config` — per-space settings (the paper's by default);
-* :mod:`~lib.arch2vec.model` — the variational graph autoencoder and its loss;
-* :mod:`~lib.arch2vec.train` — training, the checkpoint cache, embeddings;
+* :mod:`~lib.arch2vec.model` — the layer's graph VAE built from a configuration;
+* :mod:`~lib.arch2vec.train` — pretraining on the space's cells, its cache, embeddings;
 * :mod:`~lib.arch2vec.metrics` — Table-1 metrics, smoothness, predictive power;
 * :mod:`~lib.arch2vec.search` — DNGO-EI and REINFORCE on frozen embeddings,
   registered with :mod:`lib.search` as ``arch2vec_bo`` and ``arch2vec_rl``

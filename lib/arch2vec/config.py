@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from lib.published import arch2vec_table1
 from lib.benchmark import load_space
+from lib.latent.encoders import ENCODERS
 from lib.spaces import NBGraphSpace, SearchSpace
 from lib.spaces.nbgraph import OPERATIONS as NBGRAPH_OPERATIONS
 
-ENCODERS = ("gin", "gcn")
 
 PAPER_TABLE1 = {row.space: (row.reconstruction, row.validity, row.uniqueness)
                 for row in arch2vec_table1().itertuples()}  # fmt: skip

@@ -18,77 +18,13 @@ import torch
 from scipy import stats
 
 from lib.arch2vec.config import Arch2VecConfig
-from lib.arch2vec.model import Encoder
 from lib.arch2vec.train import Pretrained, embed_tensors
 from lib.cell import INPUT, OUTPUT, Cell, wl_hash
-from lib.errors import InvalidCellError
+from lib.encoding import adjacency_encoding  # noqa: F401  (notebook 02 imports it from here)
+from lib.latent.decode import decode_cells, edge_matrix, node_labels
+from lib.latent.predictors import GaussianProcess, GINPredictor
 from lib.spaces import SearchSpace
 from lib.spaces.darts import SECOND_INPUT
-
-
-def node_labels(ops: torch.Tensor, threshold: float | None = None) -> torch.Tensor:
-    """``(..., N, V)`` scores → ``(..., N)`` vocabulary indices (argmax).
-
-    With a ``threshold`` (targets: ``0.5``), a row none of whose entries
-    reaches it is padding, labelled ``-1``. Decoded rows are read by plain
-    argmax, as the authors do: a decoded node that lies on no input→output
-    path is removed by :func:`decode_cells`, which is how padding disappears.
-    """
-    values, index = ops.max(dim=-1)
-    if threshold is None:
-        return index
-    return torch.where(values >= threshold, index, torch.full_like(index, -1))
-
-
-def edge_matrix(adj: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
-    """Edge probabilities or a 0/1 adjacency → the 0/1 strict upper triangle (int8)."""
-    return (adj >= threshold).to(torch.int8).triu(1)
-
-
-def _on_a_path(adj: np.ndarray, sources: np.ndarray) -> np.ndarray:
-    """Nodes on a path from a source (node 0, or a second input) to the last node of an upper-triangular adjacency."""
-    n = len(adj)
-    forward = sources.copy()
-    forward[0] = True
-    backward = np.zeros(n, dtype=bool)
-    backward[-1] = True
-    for v in range(1, n):
-        forward[v] |= bool((adj[:v, v] > 0)[forward[:v]].any())
-    for v in range(n - 2, -1, -1):
-        backward[v] = bool((adj[v, v + 1 :] > 0)[backward[v + 1 :]].any())
-    return forward & backward
-
-
-def decode_cells(space: SearchSpace, labels: torch.Tensor, edges: torch.Tensor) -> list[Cell | None]:
-    """Builds cells from decoded labels and edges; ``None`` where the result is not a cell of the space.
-
-    Padding rows (label ``-1``) are dropped, then every node that lies on no
-    path from the input (first node) to the output (last node) is removed,
-    as NAS-Bench-101's ``ModelSpec`` prunes (DARTS' second input counts as a
-    source); what is left must pass
-    ``space.validate``.
-
-    Args:
-        space: The space the cells must belong to.
-        labels: ``(B, N)`` from :func:`node_labels`.
-        edges: ``(B, N, N)`` from :func:`edge_matrix`.
-    """
-    vocab = space.vocabulary
-    second_input = vocab.index(SECOND_INPUT) if SECOND_INPUT in vocab else -2  # DARTS' c_(k-1) is a source too
-    cells: list[Cell | None] = []
-    for lab, adj in zip(labels.cpu().numpy(), edges.cpu().numpy()):
-        keep = np.flatnonzero(lab >= 0)
-        adj, lab = adj[np.ix_(keep, keep)], lab[keep]
-        if len(lab) < 2:
-            cells.append(None)
-            continue
-        keep = np.flatnonzero(_on_a_path(adj, lab == second_input))
-        try:
-            cell = Cell(adj[np.ix_(keep, keep)], [vocab[int(i)] for i in lab[keep]])
-            cells.append(space.validate(cell))
-        except InvalidCellError:
-            cells.append(None)
-    return cells
 
 
 def _keys(space: SearchSpace, cells: list[Cell | None]) -> list[str | None]:
@@ -309,13 +245,6 @@ def _near_pairs(labels, edges, embeddings, num_pairs, rng) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True).iloc[:num_pairs]
 
 
-def adjacency_encoding(ops: torch.Tensor, adj: torch.Tensor) -> np.ndarray:
-    """The flat baseline encoding: one-hot operations followed by the strict upper triangle."""
-    n = adj.shape[-1]
-    iu = torch.triu_indices(n, n, 1)
-    return torch.cat([ops.flatten(1), adj[:, iu[0], iu[1]]], dim=1).numpy()
-
-
 def regression_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     """RMSE, Pearson r and Kendall τ of predictions."""
     return {"rmse": float(np.sqrt(np.mean((y_true - y_pred) ** 2))),
@@ -324,18 +253,8 @@ def regression_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
 
 
 def fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Gaussian-process regression (RBF + white noise, standardised inputs and targets)."""
-    from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(x_train)
-    scale = scaler.scale_
-    scale[scale == 0] = 1.0
-    kernel = ConstantKernel() * RBF(length_scale=np.sqrt(x_train.shape[1])) + WhiteKernel(0.1)
-    gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=seed, n_restarts_optimizer=1)
-    gp.fit(scaler.transform(x_train), y_train)
-    return gp.predict(scaler.transform(x_test))
+    """Gaussian-process regression (:class:`~lib.latent.predictors.GaussianProcess`): the predicted means."""
+    return GaussianProcess(seed=seed).fit(x_train, y_train).predict(x_test)[0]
 
 
 def supervised_embeddings(
@@ -352,32 +271,13 @@ def supervised_embeddings(
     """Embeddings from the same GIN encoder trained supervised (mean-pooled ``mu`` → linear → accuracy).
 
     The baseline of the "predictive power" comparison: same architecture,
-    trained on the labelled cells only instead of on every cell without labels.
+    trained on the labelled cells only instead of on every cell without
+    labels (one :class:`~lib.latent.predictors.GINPredictor` member).
     """
-    torch.manual_seed(seed)
-    encoder = Encoder(ops.shape[-1], config)
-    head = torch.nn.Linear(config.latent_dim, 1)
-    params = list(encoder.parameters()) + list(head.parameters())
-    optimizer = torch.optim.Adam(params, lr=lr)
-    o, a = ops[torch.as_tensor(train_idx)], adj[torch.as_tensor(train_idx)]
-    y = torch.as_tensor((y_train - y_train.mean()) / (y_train.std() + 1e-8), dtype=torch.float32)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        encoder.train()
-        order = torch.randperm(len(o), generator=generator)
-        for i in range(0, len(o), 32):
-            idx = order[i : i + 32]
-            if len(idx) < 2:
-                continue
-            optimizer.zero_grad()
-            mu, _ = encoder(o[idx], a[idx])
-            loss = torch.nn.functional.mse_loss(head(mu.mean(1)).squeeze(-1), y[idx])
-            loss.backward()
-            optimizer.step()
-    encoder.eval()
-    with torch.no_grad():
-        return torch.cat([encoder(ops[i : i + 4096], adj[i : i + 4096])[0].mean(1)
-                          for i in range(0, len(ops), 4096)]).numpy()  # fmt: skip
+    predictor = GINPredictor(num_members=1, hidden_dim=config.hidden_dim, latent_dim=config.latent_dim,
+                             num_layers=config.num_layers, layer=config.encoder, epochs=epochs, lr=lr, seed=seed)
+    index = torch.as_tensor(train_idx)
+    return predictor.fit((ops[index], adj[index]), y_train).embed((ops, adj))
 
 
 def predictive_power(

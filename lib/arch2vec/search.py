@@ -22,18 +22,24 @@ with pybnn's predictive *variance* in the place of the standard deviation,
 Candidates are ranked by log-EI: with the variance as scale and a target far
 above every prediction, plain EI underflows to 0 for the whole pool and the
 choice would silently fall back to pool order.
+
+The predictor (:class:`~lib.latent.predictors.DNGO`), the acquisition
+(:func:`~lib.latent.acquisition.log_expected_improvement`) and the nearest
+unqueried cell (:class:`~lib.latent.decode.PoolSnapper`) come from :mod:`lib.latent`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy import optimize, special, stats
 from torch import nn
 
 from lib.arch2vec.train import config_for_space, embed_tensors, model_identity, pretrain, state_digest
 from lib.encoding import encode_dense
 from lib.errors import BudgetExhaustedError
+from lib.latent.acquisition import expected_improvement, log_expected_improvement, log_h  # noqa: F401  (re-exported)
+from lib.latent.decode import PoolSnapper
+from lib.latent.predictors import DNGO
 from lib.search import register_method
 
 _EMBEDDINGS: dict[tuple, np.ndarray] = {}
@@ -82,164 +88,6 @@ def accuracy_unit(values) -> float:
     magnitude exceeds 1.5, else fractions.
     """
     return 100.0 if float(np.max(np.abs(np.asarray(values, dtype=float)))) > 1.5 else 1.0
-
-
-class DNGO:
-    """Deep networks for global optimisation (Snoek et al., 2015), as in pybnn.
-
-    A tanh MLP is fitted by Adam on mean squared error; its last hidden layer
-    (plus a bias) is the basis of a Bayesian linear regression whose prior
-    precision ``alpha`` and noise precision ``beta`` maximise the marginal
-    likelihood. The network is small enough that plain NumPy (forward,
-    backward and Adam written out) is several times faster than autograd.
-
-    Args:
-        hidden: Units of each hidden layer.
-        num_layers: Hidden layers.
-        epochs: Training epochs of the network.
-        batch_size: Mini-batch size.
-        lr: Adam learning rate.
-    """
-
-    def __init__(self, hidden: int = 128, num_layers: int = 1, epochs: int = 100, batch_size: int = 10, lr: float = 1e-2):
-        self.hidden, self.num_layers, self.epochs, self.batch_size, self.lr = hidden, num_layers, epochs, batch_size, lr
-
-    def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> "DNGO":
-        """Trains the network and the Bayesian output layer on ``(x, y)``."""
-        self.x_mean, self.x_std = x.mean(0), x.std(0) + 1e-8
-        self.y_mean, self.y_std = float(y.mean()), float(y.std()) + 1e-8
-        xs = (x - self.x_mean) / self.x_std
-        ys = (y - self.y_mean) / self.y_std
-        dims = [x.shape[1]] + [self.hidden] * self.num_layers + [1]
-        shapes = [s for a, b in zip(dims[:-1], dims[1:]) for s in ((a, b), (b,))]
-        sizes = [int(np.prod(s)) for s in shapes]
-        flat = np.concatenate([rng.uniform(-1, 1, n) / np.sqrt(shapes[2 * (k // 2)][0])
-                               for k, n in enumerate(sizes)])  # fmt: skip
-        cuts = np.cumsum([0] + sizes)
-        params = [flat[a:b].reshape(s) for a, b, s in zip(cuts[:-1], cuts[1:], shapes)]  # views into flat
-        grad = np.empty_like(flat)
-        moment, square = np.zeros_like(flat), np.zeros_like(flat)
-        step, n = 0, len(xs)
-        for _ in range(self.epochs):
-            order = rng.permutation(n)
-            for i in range(0, n, self.batch_size):
-                idx = order[i : i + self.batch_size]
-                for g, a, b in zip(self._gradients(params, xs[idx], ys[idx]), cuts[:-1], cuts[1:]):
-                    grad[a:b] = g.ravel()
-                step += 1
-                moment *= 0.9
-                moment += 0.1 * grad
-                square *= 0.999
-                square += 0.001 * grad * grad
-                flat -= (self.lr / (1 - 0.9**step)) * moment / (np.sqrt(square / (1 - 0.999**step)) + 1e-8)
-        self.params = params
-        phi = self._basis(xs)
-        # Every evaluation of the marginal likelihood reuses one eigendecomposition of ΦᵀΦ.
-        lam, vecs = np.linalg.eigh(phi.T @ phi)
-        lam = np.maximum(lam, 0.0)
-        proj = vecs.T @ (phi.T @ ys)
-        stats_ = (len(ys), float(ys @ ys), lam, proj)
-        res = optimize.minimize(self._neg_log_marginal, np.log([1.0, 1000.0]), args=stats_, jac=True,
-                                method="L-BFGS-B", bounds=[(-10, 10), (-10, 15)])  # fmt: skip
-        alpha, beta = np.exp(res.x)
-        inv = 1.0 / (beta * lam + alpha)
-        self.vecs, self.inv = vecs, inv
-        self.m = beta * vecs @ (inv * proj)
-        self.beta = beta
-        return self
-
-    @staticmethod
-    def _gradients(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
-        activations = [x]
-        for w, b in zip(params[0:-2:2], params[1:-2:2]):
-            activations.append(np.tanh(activations[-1] @ w + b))
-        out = activations[-1] @ params[-2] + params[-1]
-        delta = 2 * (out[:, 0] - y)[:, None] / len(y)
-        grads = []
-        for layer in range(len(params) // 2 - 1, -1, -1):
-            w = params[2 * layer]
-            grads = [activations[layer].T @ delta, delta.sum(0)] + grads
-            if layer:
-                delta = (delta @ w.T) * (1 - activations[layer] ** 2)
-        return grads
-
-    def _basis(self, xs: np.ndarray) -> np.ndarray:
-        h = xs
-        for w, b in zip(self.params[0:-2:2], self.params[1:-2:2]):
-            h = np.tanh(h @ w + b)
-        return np.hstack([h, np.ones((len(h), 1))])
-
-    @staticmethod
-    def _neg_log_marginal(log_params: np.ndarray, n: int, yy: float, lam: np.ndarray, proj: np.ndarray):
-        """Negative log marginal likelihood of ``(log α, log β)`` and its gradient.
-
-        With ``ΦᵀΦ = V diag(λ) Vᵀ`` and ``c = VᵀΦᵀy``, the posterior precision
-        ``A = βΦᵀΦ + αI`` has eigenvalues ``μ = βλ + α``, so every term is a
-        sum over ``d`` numbers. The gradient follows from the envelope theorem
-        (``m`` maximises the fit term): ``∂/∂α = d/2α − ‖m‖²/2 − Σ1/2μ`` and
-        ``∂/∂β = n/2β − ‖y − Φm‖²/2 − Σλ/2μ``.
-        """
-        alpha, beta = np.exp(log_params)
-        d = len(lam)
-        mu = beta * lam + alpha
-        c2 = proj * proj
-        m_norm = beta**2 * np.sum(c2 / mu**2)
-        residual = max(yy - 2 * beta * np.sum(c2 / mu) + beta**2 * np.sum(lam * c2 / mu**2), 0.0)
-        value = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - beta / 2 * residual - alpha / 2 * m_norm
-                 - np.sum(np.log(mu)) / 2 - n / 2 * np.log(2 * np.pi))  # fmt: skip
-        grad_alpha = d / (2 * alpha) - m_norm / 2 - np.sum(1 / mu) / 2
-        grad_beta = n / (2 * beta) - residual / 2 - np.sum(lam / mu) / 2
-        return -float(value), -np.array([alpha * grad_alpha, beta * grad_beta])
-
-    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Predictive mean and variance in the units of ``y``."""
-        phi = self._basis((x - self.x_mean) / self.x_std)
-        mean = phi @ self.m
-        rotated = phi @ self.vecs
-        var = 1 / self.beta + (rotated * rotated) @ self.inv
-        return mean * self.y_std + self.y_mean, var * self.y_std**2
-
-
-def expected_improvement(mean: np.ndarray, scale: np.ndarray, target: float) -> np.ndarray:
-    """``EI = s (φ(u) + u Φ(u))`` with ``u = (mean - target) / s``, for maximisation."""
-    scale = np.maximum(scale, 1e-12)
-    u = (mean - target) / scale
-    return scale * (stats.norm.pdf(u) + u * stats.norm.cdf(u))
-
-
-def _log1mexp(x: np.ndarray) -> np.ndarray:
-    """``log(1 − exp(x))`` for ``x < 0``, accurate on both sides of ``−log 2`` (Mächler, 2012)."""
-    x = np.minimum(x, -1e-300)
-    with np.errstate(divide="ignore"):  # np.where evaluates both branches; each is used only where it is exact
-        return np.where(x > -np.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
-
-
-def log_h(u: np.ndarray) -> np.ndarray:
-    """``log(φ(u) + u Φ(u))``, the log of expected improvement at unit scale, accurate for every ``u``.
-
-    BoTorch's ``_log_ei_helper`` (Ament et al., "Unexpected improvements to
-    expected improvement", NeurIPS 2023): for ``u > −1`` directly; below,
-    ``log φ(u) + log(1 − |u| Φ(u)/φ(u))`` with ``Φ(u)/φ(u) = √(π/2) erfcx(−u/√2)``,
-    and the asymptote ``log φ(u) − 2 log|u|`` once ``|u|`` passes ``1/√ε``.
-    It is strictly increasing in ``u``.
-    """
-    u = np.asarray(u, dtype=np.float64)
-    upper = np.maximum(u, -1.0)
-    lower = np.minimum(u, -1.0)
-    log_upper = np.log(stats.norm.pdf(upper) + upper * special.ndtr(upper))
-    w = np.log(-lower * special.erfcx(-lower / np.sqrt(2.0))) + 0.5 * np.log(np.pi / 2.0)
-    tail = np.where(lower > -1.0 / np.sqrt(np.finfo(float).eps), _log1mexp(w), -2.0 * np.log(-lower))
-    log_lower = stats.norm.logpdf(lower) + tail
-    return np.where(u > -1.0, log_upper, log_lower)
-
-
-def log_expected_improvement(mean: np.ndarray, scale: np.ndarray, target: float) -> np.ndarray:
-    """``log EI``, finite where EI underflows to 0 (far below the target), so candidates stay ranked.
-
-    ``log EI = log s + log h(u)`` with ``u = (mean − target)/s`` (see :func:`log_h`).
-    """
-    scale = np.maximum(scale, 1e-12)
-    return np.log(scale) + log_h((mean - target) / scale)
 
 
 @register_method("arch2vec_bo")
@@ -300,7 +148,7 @@ class Arch2VecBO:
         unit = accuracy_unit(observed)
         while oracle.remaining > 0 and not visited.all():
             accs = np.asarray(observed) / unit
-            model = DNGO(**self.dngo).fit(features[chosen].astype(np.float64), accs, rng)
+            model = DNGO(**self.dngo, rng=rng).fit(features[chosen].astype(np.float64), accs)
             mean, var = model.predict(features.astype(np.float64))
             scale = var if self.ei_scale == "variance" else np.sqrt(var)
             best = target if self.ei == "fixed" else max(accs)
@@ -369,6 +217,7 @@ class Arch2VecRL:
         features = pool_embeddings(oracle, epochs=self.pretrain_epochs)
         feats = torch.as_tensor(features, dtype=torch.float32)
         pool = oracle.pool()
+        snapper = PoolSnapper(oracle.space, pool, feats)
         visited = np.zeros(len(pool), dtype=bool)
         policy = _PolicyLSTM(feats.shape[1], self.hidden)
         optimizer = torch.optim.Adam(policy.parameters(), lr=self.lr)
@@ -383,9 +232,7 @@ class Arch2VecRL:
                 dist = torch.distributions.MultivariateNormal(policy(state.unsqueeze(0)), eye)
                 action = dist.sample()
                 log_probs.append(dist.log_prob(action).mean())
-                distance = torch.linalg.vector_norm(feats - action, dim=1).numpy()
-                distance[visited] = np.inf
-                i = int(np.argmin(distance))
+                i = snapper.nearest(action, exclude=visited)
                 visited[i] = True
                 try:
                     rewards.append(oracle.query(pool[i])["val_acc"])

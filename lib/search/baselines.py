@@ -25,7 +25,8 @@ not depend on the budget, so a run at budget 200 contains the runs at
   200 epochs, mean-absolute-error loss) on the path encoding, independent
   Thompson sampling over 100 candidates made by mutating the 2 best cells,
   10 initial random cells, refit after every batch of 10 queries
-  (NASLib's defaults for ``k``, ``num_arches_to_mutate``, ``num_candidates``).
+  (NASLib's defaults for ``k``, ``num_arches_to_mutate``, ``num_candidates``);
+  the ensemble is :class:`lib.latent.predictors.MLPEnsemble`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from lib.cell import Cell
+from lib.encoding import adjacency_encoding, encode_dense
 from lib.search.oracle import SearchOracle
 from lib.search.registry import register_method
 from lib.threads import torch_threads
@@ -192,15 +194,6 @@ def path_features(cells: list[Cell], space: Any, vocabulary: dict[tuple[str, ...
     return features, vocabulary
 
 
-def adjacency_features(cells: list[Cell], space: Any) -> np.ndarray:
-    """Adjacency encoding: flattened one-hot operations and upper-triangular adjacency."""
-    rows = []
-    for cell in cells:
-        ops, adj = space.encode(cell)
-        rows.append(np.concatenate([ops.ravel(), adj[np.triu_indices(adj.shape[0], 1)]]))
-    return np.asarray(rows, dtype=np.float32)
-
-
 @register_method("bananas")
 class Bananas:
     """BANANAS-style predictor-based search (White, Neiswanger & Savani, AAAI 2021).
@@ -265,7 +258,8 @@ class Bananas:
 
     def _features(self, oracle: SearchOracle, train: list[Cell], candidates: list[Cell]):
         if self.encoding == "adjacency":
-            return adjacency_features(train, oracle.space), adjacency_features(candidates, oracle.space)
+            return (adjacency_encoding(*encode_dense(oracle.space, train)),
+                    adjacency_encoding(*encode_dense(oracle.space, candidates)))  # fmt: skip
         x_train, vocabulary = path_features(train, oracle.space)
         x_cand, _ = path_features(candidates, oracle.space, vocabulary)
         return x_train, x_cand
@@ -289,53 +283,17 @@ class Bananas:
         return list(found.values())
 
     def _next_batch(self, oracle: SearchOracle, rng: np.random.Generator) -> list[Cell]:
+        from lib.latent.acquisition import thompson_sample  # torch and scipy load only when BANANAS runs
+        from lib.latent.predictors import MLPEnsemble
+
         candidates = self._candidates(oracle, rng)
         train = [cell for cell, _ in oracle.history]
         y = np.array([result["val_acc"] for _, result in oracle.history], dtype=np.float32)
         x_train, x_cand = self._features(oracle, train, candidates)
         mean, std = float(y.mean()), float(y.std()) or 1.0
-        predictions = self._fit_predict(x_train, (y - mean) / std, x_cand, int(rng.integers(2**31 - 1)))
-        if self.acquisition == "its":
-            score = rng.normal(predictions.mean(axis=0), predictions.std(axis=0) + 1e-9)
-        else:
-            score = predictions.mean(axis=0)
+        ensemble = MLPEnsemble(self.num_ensemble, self.num_layers, self.layer_width, self.epochs, self.lr,
+                               seed=int(rng.integers(2**31 - 1))).fit(x_train, (y - mean) / std)  # fmt: skip
+        prediction, variance = ensemble.predict(x_cand)
+        score = thompson_sample(prediction, variance, rng) if self.acquisition == "its" else prediction
         order = np.argsort(-score, kind="stable")
         return [candidates[i] for i in order[: self.k]]
-
-    def _fit_predict(self, x_train: np.ndarray, y: np.ndarray, x_cand: np.ndarray, seed: int) -> np.ndarray:
-        """Trains the ensemble and returns its ``(num_ensemble, len(x_cand))`` predictions.
-
-        The members are trained together as one batched network (weights of
-        shape ``(members, in, out)``); their losses are summed and Adam's
-        statistics are per weight, so each member trains exactly as if alone,
-        in a fifth of the time. Initialisation follows ``torch.nn.Linear``.
-        """
-        import torch
-
-        generator = torch.Generator().manual_seed(seed)
-        members = self.num_ensemble
-        widths = [x_train.shape[1], *[self.layer_width] * self.num_layers, 1]
-        params = []
-        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
-            bound = 1.0 / fan_in**0.5
-            weight = (torch.rand(members, fan_in, fan_out, generator=generator) * 2 - 1) * bound
-            bias = (torch.rand(members, 1, fan_out, generator=generator) * 2 - 1) * bound
-            params += [weight.requires_grad_(), bias.requires_grad_()]
-
-        def forward(x: torch.Tensor) -> torch.Tensor:
-            h = x.expand(members, *x.shape)
-            for i in range(0, len(params), 2):
-                h = torch.baddbmm(params[i + 1], h, params[i])
-                if i + 2 < len(params):
-                    h = torch.relu(h)
-            return h.squeeze(-1)
-
-        xt, yt, xc = torch.from_numpy(x_train), torch.from_numpy(y.astype(np.float32)), torch.from_numpy(x_cand)
-        optimiser = torch.optim.Adam(params, lr=self.lr)
-        for _ in range(self.epochs):
-            optimiser.zero_grad()
-            loss = (forward(xt) - yt).abs().mean(dim=1).sum()
-            loss.backward()
-            optimiser.step()
-        with torch.no_grad():
-            return forward(xc).numpy()

@@ -6,9 +6,12 @@ takes only keyword hyper-parameters, each with its paper default; its
 hyper-parameters (defaults plus overrides) before it builds the method, so the
 resolved values are what a run records and hashes.
 
-Methods living in other modules of :mod:`lib.search` are found on first use:
-:func:`get_method` imports the package's modules when a name is unknown, so a
-worker process (a process pool or a Dask worker) needs nothing but the name.
+Methods are found on first use: :func:`get_method` imports, when a name is
+unknown, every module of :mod:`lib.search` and the ``search`` module of every
+other subpackage of :mod:`lib` that has one (``lib.arch2vec.search``, and any
+``lib/<method>/search.py`` added later), so a new method package needs no
+list to join, and a worker process (a process pool or a Dask worker) needs
+nothing but the name.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import inspect
 import json
 import pkgutil
 import warnings
+from pathlib import Path
 from typing import Any
 
 from lib.errors import StudyError
@@ -59,20 +63,30 @@ def register_method(name: str):
     return decorate
 
 
-METHOD_MODULES = ("lib.arch2vec.search",)
-"""Modules outside :mod:`lib.search` that register search methods when imported."""
+def method_modules() -> list[str]:
+    """Modules that register search methods: those of :mod:`lib.search`, then ``lib.<package>.search`` for every
+    other subpackage of :mod:`lib` (on every entry of ``lib.__path__``) that has a ``search`` module, sorted."""
+    import lib
+    import lib.search as package
+
+    modules = [f"lib.search.{i.name}" for i in pkgutil.iter_modules(package.__path__) if not i.name.startswith("_")]
+    for info in sorted(pkgutil.iter_modules(lib.__path__), key=lambda i: i.name):
+        if not info.ispkg or info.name == "search" or info.name.startswith("_"):
+            continue
+        folder = getattr(info.module_finder, "path", None)
+        where = Path(folder or "") / info.name
+        if folder is not None and ((where / "search.py").exists() or (where / "search" / "__init__.py").exists()):
+            modules.append(f"lib.{info.name}.search")
+    return modules
 
 
 def _discover() -> None:
-    """Imports every module of :mod:`lib.search` and :data:`METHOD_MODULES` once, so their methods register."""
+    """Imports every module of :func:`method_modules` once, so their methods register."""
     global _DISCOVERED
     if _DISCOVERED:
         return
     _DISCOVERED = True
-    import lib.search as package
-
-    modules = [f"lib.search.{i.name}" for i in pkgutil.iter_modules(package.__path__) if not i.name.startswith("_")]
-    for module in modules + list(METHOD_MODULES):
+    for module in method_modules():
         try:
             importlib.import_module(module)
         except Exception as exc:  # one broken module must not hide the others

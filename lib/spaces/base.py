@@ -104,6 +104,25 @@ class SearchSpace(ABC):
         """
         raise NotImplementedError(f"the {self.name} space is not enumerated")
 
+    def pretraining_tensors(self, num_cells: int | None = None, seed: int = 0):
+        """The cells a graph model of this space pretrains on, as dense ``(ops, adj)`` float32 tensors.
+
+        By default every cell of :meth:`enumerate`, in its order; a space
+        too large to enumerate says which cells it pretrains on instead
+        (NB101: all its structures; DARTS: a uniform sample).
+
+        Args:
+            num_cells: Keep the first ``num_cells`` (a sampled space draws that many).
+            seed: Seed of a sampled space's draw.
+
+        Returns:
+            ``(ops, adj)`` of shapes ``(M, max_nodes, len(vocabulary))`` and ``(M, max_nodes, max_nodes)``.
+        """
+        from lib.encoding import encode_dense
+
+        ops, adj = encode_dense(self, list(self.enumerate()))
+        return (ops, adj) if num_cells is None else (ops[:num_cells], adj[:num_cells])
+
     def encode(self, cell: Cell) -> tuple[np.ndarray, np.ndarray]:
         """Dense encoding for graph models, padded to :attr:`max_nodes`.
 

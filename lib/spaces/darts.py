@@ -146,3 +146,27 @@ class DartsSpace(SearchSpace):
     def sample_genotype(self, rng: np.random.Generator) -> dict[str, Genotype]:
         """A full network genotype: ``{"normal": pairs, "reduce": pairs}``."""
         return {"normal": self.to_native(self.sample(rng)), "reduce": self.to_native(self.sample(rng))}
+
+    def pretraining_tensors(self, num_cells: int | None = None, seed: int = 0):
+        """``num_cells`` cells (600,000 by default, as arch2vec) drawn uniformly with ``seed``.
+
+        The draw is cached as ``.npz`` under the cache folder (sampling 600k takes minutes).
+        """
+        import torch
+
+        from lib.encoding import encode_dense, one_hot_ops
+        from lib.paths import atomic_target, cache_dir
+
+        num_cells = num_cells or 600_000
+        path = cache_dir() / f"darts_sample_{num_cells}_{seed}.npz"
+        if path.exists():
+            with np.load(path) as cached:
+                index, adj = cached["ops"], cached["adj"]
+        else:
+            rng = np.random.default_rng(seed)
+            ops, adj_t = encode_dense(self, [self.sample(rng) for _ in range(num_cells)])
+            index = np.where(ops.sum(-1).numpy() > 0, ops.argmax(-1).numpy(), -1).astype(np.int8)
+            adj = adj_t.numpy().astype(np.int8)
+            with atomic_target(path, suffix=".npz") as tmp:
+                np.savez(tmp, ops=index, adj=adj)
+        return one_hot_ops(index, len(self.vocabulary)), torch.from_numpy(adj.astype(np.float32))

@@ -205,3 +205,13 @@ class NB101Space(SearchSpace):
         bits = "".join(str(int(b)) for b in cell.adjacency[np.triu_indices(n, 1)])
         codes = ",".join(str(TABLE_CODES.index(op)) for op in cell.ops[1:-1])
         return {"num_vertices": n, "num_edges": cell.num_edges, "adj_upper_bits": bits, "ops": codes}
+
+    def pretraining_tensors(self, num_cells: int | None = None, seed: int = 0):
+        """All 423,624 structures in table order (:func:`lib.encoding.nb101_structure_tensors`), the first ``num_cells`` if given."""
+        import torch
+
+        from lib.encoding import nb101_structure_tensors, one_hot_ops
+
+        raw = nb101_structure_tensors()
+        ops, adj = one_hot_ops(raw["ops"], len(self.vocabulary)), torch.from_numpy(raw["adj"].astype(np.float32))
+        return (ops, adj) if num_cells is None else (ops[:num_cells], adj[:num_cells])

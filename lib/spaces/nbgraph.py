@@ -160,6 +160,16 @@ class NBGraphSpace(SearchSpace):
             raise InvalidCellError(f"{key} is not a NAS-Bench-Graph architecture key")
         return list(LINKS[value]), [OPERATIONS[d] for d in reversed(digits)]
 
+    def pretraining_tensors(self, num_cells: int | None = None, seed: int = 0):
+        """The benchmark's architectures in table order: 26,206 with the full operation set (every
+        dataset's table but ``proteins``), 2,021 with a reduced set (``proteins``'); the first ``num_cells`` if given."""
+        from lib.benchmark import load_benchmark
+        from lib.encoding import encode_dense
+
+        dataset = "cora" if set(self.operations) == set(OPERATIONS) else "proteins"
+        ops, adj = encode_dense(self, load_benchmark("nbgraph", dataset).cells())
+        return (ops, adj) if num_cells is None else (ops[:num_cells], adj[:num_cells])
+
     def enumerate(self) -> Iterator[Cell]:
         """Every (link pattern, ops) drawing; several drawings can share one key."""
         import itertools
