@@ -284,7 +284,8 @@ def test_search_methods_spend_exactly_the_budget(method, tmp_path, monkeypatch):
 
 
 def test_expected_improvement_forms():
-    from lib.arch2vec.search import DNGO, expected_improvement, log_expected_improvement
+    from lib.latent.acquisition import expected_improvement, log_expected_improvement
+    from lib.latent.predictors import DNGO
 
     mean, scale = np.array([0.5, 0.9, 0.9]), np.array([0.1, 0.1, 0.2])
     ei = expected_improvement(mean, scale, target=0.9)
@@ -301,7 +302,7 @@ def test_expected_improvement_forms():
 
 def test_dngo_marginal_likelihood_matches_the_direct_formula():
     """The eigen-form evidence equals the textbook one, and its gradient the finite differences."""
-    from lib.arch2vec.search import DNGO
+    from lib.latent.predictors import DNGO
 
     rng = np.random.default_rng(1)
     n, d = 30, 6
@@ -368,7 +369,7 @@ def test_uniqueness_ceiling_of_uniform_sampling():
 
 
 def test_log_expected_improvement_is_monotone_and_exact():
-    from lib.arch2vec.search import expected_improvement, log_expected_improvement, log_h
+    from lib.latent.acquisition import expected_improvement, log_expected_improvement, log_h
 
     u = np.concatenate([-np.logspace(8, -3, 4000), np.linspace(0, 8, 400)])
     u = np.unique(u)

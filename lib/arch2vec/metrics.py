@@ -20,7 +20,6 @@ from scipy import stats
 from lib.arch2vec.config import Arch2VecConfig
 from lib.arch2vec.train import Pretrained, embed_tensors
 from lib.cell import INPUT, OUTPUT, Cell, wl_hash
-from lib.encoding import adjacency_encoding  # noqa: F401  (notebook 02 imports it from here)
 from lib.latent.decode import decode_cells, edge_matrix, node_labels
 from lib.latent.predictors import GaussianProcess, GINPredictor
 from lib.spaces import SearchSpace

@@ -37,7 +37,7 @@ from torch import nn
 from lib.arch2vec.train import config_for_space, embed_tensors, model_identity, pretrain, state_digest
 from lib.encoding import encode_dense
 from lib.errors import BudgetExhaustedError
-from lib.latent.acquisition import expected_improvement, log_expected_improvement, log_h  # noqa: F401  (re-exported)
+from lib.latent.acquisition import log_expected_improvement
 from lib.latent.decode import PoolSnapper
 from lib.latent.predictors import DNGO
 from lib.search import register_method
