@@ -150,6 +150,16 @@ def test_trajectory_records_and_metadata(cora):
     assert (meta["benchmark"], meta["dataset"], meta["budget"], meta["seed"]) == ("nbgraph", "cora", 20, 3)
 
 
+def test_a_run_records_the_torch_threads_it_searched_with(cora):
+    import torch
+
+    from lib.threads import torch_threads
+
+    with torch_threads(1):
+        assert run_search(cora, "random", 5, 0).metadata["torch_threads"] == 1
+    assert run_search(cora, "random", 5, 0).metadata["torch_threads"] == torch.get_num_threads()
+
+
 def test_same_seed_same_trajectory_other_seed_other(cora):
     a = run_search(cora, "local_search", 30, 5)
     b = run_search(cora, "local_search", 30, 5)

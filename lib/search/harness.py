@@ -128,10 +128,12 @@ def run_search(benchmark: Benchmark | str, method: str, budget: int, seed: int, 
     seed = int(seed)
     rng = np.random.default_rng(seed)
     random.seed(seed)
+    torch_threads = None
     try:
         import torch
 
         torch.manual_seed(seed)
+        torch_threads = torch.get_num_threads()
     except ImportError:  # torch is a dependency, but the harness itself does not need it
         pass
 
@@ -171,7 +173,8 @@ def run_search(benchmark: Benchmark | str, method: str, budget: int, seed: int, 
         "model": model, "anytime": bool(getattr(cls, "anytime", True)), "harness_version": HARNESS_VERSION,
         "num_queried": counted, "num_calls": oracle.num_calls, "fallbacks": dict(oracle.fallbacks),
         "stopped_by_budget": exhausted or oracle.remaining == 0,
-        "total_wall_time_s": total, "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "total_wall_time_s": total, "torch_threads": torch_threads,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "oracle": facts, "cost_bounds": bounds,
     }  # fmt: skip
     return Trajectory(metadata, records)

@@ -41,7 +41,8 @@ class Trajectory:
             ``oracle`` (best values of the table, for regret), ``cost_bounds``
             (``{metric: [min, max]}`` over the table; hypervolumes use the fixed
             reference points of :mod:`lib.search.multiobjective` instead) and
-            run facts (``num_calls``, ``total_wall_time_s``, ``created_utc``).
+            run facts (``num_calls``, ``total_wall_time_s``, ``torch_threads``: the
+            torch thread count the run searched with, ``created_utc``).
         records: One dict per distinct query, in order, with the
             :data:`BASE_COLUMNS` and the cost metrics.
     """
