@@ -123,6 +123,9 @@ class _Oracle:
     def pool(self):
         return self._pool
 
+    def pool_digest(self):
+        return "nb201-synthetic-enumeration"
+
     @property
     def remaining(self):
         return self.budget - len(self.queried)

@@ -51,7 +51,23 @@ from lib.nao_gvae.config import config_for_space
 from lib.nao_gvae.train import fine_tune, model_identity, warm_start
 from lib.search import register_method
 
-__all__ = ["NaoGVAE", "ascend", "objective", "prepare_model"]
+__all__ = ["NaoGVAE", "ascend", "objective", "pool_tensors", "prepare_model"]
+
+_POOLS: dict[str, tuple[torch.Tensor, torch.Tensor, dict[str, int]]] = {}
+
+
+def pool_tensors(oracle) -> tuple[torch.Tensor, torch.Tensor, dict[str, int]]:
+    """Dense ``(ops, adj)`` of ``oracle.pool()`` and each architecture's key → pool index, memoised per process
+    by the pool's content digest (encoding NAS-Bench-Graph's 26,206 cells takes seconds)."""
+    digest = oracle.pool_digest()
+    if digest not in _POOLS:
+        space, pool = oracle.space, oracle.pool()
+        ops, adj = encode_dense(space, pool)
+        index: dict[str, int] = {}
+        for i, cell in enumerate(pool):
+            index.setdefault(space.key(cell), i)
+        _POOLS[digest] = (ops, adj, index)
+    return _POOLS[digest]
 
 
 def _config(space, schedule: str, pretrain_epochs: int | None, hidden_dim: int | None):
@@ -157,10 +173,7 @@ class NaoGVAE:
         warm = warm_start(_config(space, self.schedule, self.pretrain_epochs, self.hidden_dim))
         config, model = warm.config, copy.deepcopy(warm.model).cpu()
         pool = oracle.pool()
-        ops, adj = encode_dense(space, pool)
-        index: dict[str, int] = {}
-        for i, cell in enumerate(pool):
-            index.setdefault(space.key(cell), i)
+        ops, adj, index = pool_tensors(oracle)
         state = {"queried": np.zeros(len(pool), dtype=bool), "chosen": [], "acc": [], "cost": []}
 
         def evaluate(i: int) -> None:
