@@ -152,6 +152,9 @@ def test_search_spends_the_budget_and_records_rounds(tiny_warm):
     assert method.rounds and sum(r["queried"] for r in method.rounds) == 30 - 8
     for r in method.rounds:
         assert r["invalid"] + r["known"] + r["unmeasured"] + r["new"] > 0
+    ablation = nao_search.NaoGVAE(init_size=8, cells_per_round=6, steps=5, finetune_epochs=1, cmplx_weight=0.0)
+    ablation.search(_Oracle(budget=20), np.random.default_rng(0))
+    assert sum(r["queried"] for r in ablation.rounds) == 12
     with pytest.raises(ParameterError, match="complexity"):
         nao_search.NaoGVAE(complexity="flops_G", init_size=4).search(_Oracle(10), np.random.default_rng(0))
 

@@ -37,6 +37,7 @@ warm-start schedule.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections import Counter
 
 import numpy as np
@@ -120,6 +121,8 @@ class NaoGVAE:
         finetune_lr: Fine-tuning learning rate (``None``: the configuration's).
         schedule: Warm start ``"cheap"`` (default) or ``"paper"`` (:mod:`lib.nao_gvae.config`).
         pretrain_epochs: Override of the warm-start epochs. hidden_dim: Override of the model width.
+        cmplx_weight: Override of the complexity head's MSE weight in fine-tuning (``0``: the "without the
+            complexity head" ablation; the warm start has no labels, so it is unchanged).
     """
 
     version = 1
@@ -133,7 +136,7 @@ class NaoGVAE:
                  cells_per_round: int = 10, top_k: int = 10, steps: int = 100, step_size: float = 1000.0,
                  restart_step: float = 10.0, max_widen: int = 3, finetune_epochs: int = 3,
                  finetune_lr: float | None = None, schedule: str = "cheap", pretrain_epochs: int | None = None,
-                 hidden_dim: int | None = None):  # fmt: skip
+                 hidden_dim: int | None = None, cmplx_weight: float | None = None):  # fmt: skip
         self.lam = check_float("lam", lam, min=0.0)
         if not isinstance(complexity, str) or not complexity:
             raise ParameterError(f"complexity must name a cost column of the benchmark (e.g. 'params_M'), got {complexity!r}")
@@ -150,6 +153,7 @@ class NaoGVAE:
         if schedule not in ("cheap", "paper"):
             raise ParameterError(f"schedule must be 'cheap' or 'paper', got {schedule!r}")
         self.schedule, self.pretrain_epochs, self.hidden_dim = schedule, pretrain_epochs, hidden_dim
+        self.cmplx_weight = None if cmplx_weight is None else check_float("cmplx_weight", cmplx_weight, min=0.0)
         self.rounds: list[dict] = []
 
     @staticmethod
@@ -172,6 +176,8 @@ class NaoGVAE:
         space = oracle.space
         warm = warm_start(_config(space, self.schedule, self.pretrain_epochs, self.hidden_dim))
         config, model = warm.config, copy.deepcopy(warm.model).cpu()
+        if self.cmplx_weight is not None:
+            config = dataclasses.replace(config, cmplx_weight=self.cmplx_weight)
         pool = oracle.pool()
         ops, adj, index = pool_tensors(oracle)
         state = {"queried": np.zeros(len(pool), dtype=bool), "chosen": [], "acc": [], "cost": []}
