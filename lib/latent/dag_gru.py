@@ -88,11 +88,16 @@ class SequentialDAGDecoder(nn.Module):
         hidden_dim: GRU state size.
         vocabulary_size: Node labels of the space.
         max_nodes: Slots of the dense form.
+        fixed_types: ``{slot: type}`` that :meth:`generate` imposes (negative slots count from the end), e.g. the
+            input first and the output last, as the dense layout always has them (D-VAE fixes its start type too);
+            those types are then never generated in any other slot.
     """
 
-    def __init__(self, latent_dim: int, hidden_dim: int, vocabulary_size: int, max_nodes: int):
+    def __init__(self, latent_dim: int, hidden_dim: int, vocabulary_size: int, max_nodes: int,
+                 fixed_types: dict[int, int] | None = None):  # fmt: skip
         super().__init__()
         self.vocabulary_size, self.max_nodes, self.hidden_dim = vocabulary_size, max_nodes, hidden_dim
+        self.fixed_types = {k % max_nodes: int(v) for k, v in (fixed_types or {}).items()}
         self.fc_h0 = nn.Linear(latent_dim, hidden_dim)
         self.gru = nn.GRUCell(vocabulary_size, hidden_dim)
         self.gate, self.mapper = nn.Linear(hidden_dim, hidden_dim), nn.Linear(hidden_dim, hidden_dim, bias=False)
@@ -146,7 +151,13 @@ class SequentialDAGDecoder(nn.Module):
         labels = torch.full((b, n), -1, dtype=torch.long, device=z.device)
         edges = torch.zeros(b, n, n, dtype=torch.int8, device=z.device)
         for v in range(n):
-            cls = self.type_head(graph).argmax(-1)
+            scores = self.type_head(graph)
+            if v in self.fixed_types:
+                cls = torch.full_like(scores[:, 0], self.fixed_types[v], dtype=torch.long)
+            else:  # a type fixed to some slot appears nowhere else
+                reserved = sorted(set(self.fixed_types.values()))
+                cls = scores.index_fill(1, torch.as_tensor(reserved, dtype=torch.long), float("-inf")).argmax(-1) \
+                    if reserved else scores.argmax(-1)  # fmt: skip
             pad = cls == v_size
             labels[:, v] = torch.where(pad, torch.full_like(cls, -1), cls)
             x_v = F.one_hot(cls.clamp(max=v_size - 1), v_size).to(z.dtype) * (~pad).unsqueeze(-1).to(z.dtype)
@@ -186,14 +197,15 @@ class JointDAGVAE(nn.Module):
         hidden_dim: GRU and head width (the authors' 501).
         latent_dim: Latent size (the authors' 56).
         heads: Number of predictor heads (performance, complexity: 2).
+        fixed_types: Passed to :class:`SequentialDAGDecoder`.
     """
 
     def __init__(self, vocabulary_size: int, max_nodes: int, hidden_dim: int = 501, latent_dim: int = 56,
-                 heads: int = 2):  # fmt: skip
+                 heads: int = 2, fixed_types: dict[int, int] | None = None):  # fmt: skip
         super().__init__()
         self.latent_dim = latent_dim
         self.encoder = DAGGRUEncoder(vocabulary_size, hidden_dim, latent_dim)
-        self.decoder = SequentialDAGDecoder(latent_dim, hidden_dim, vocabulary_size, max_nodes)
+        self.decoder = SequentialDAGDecoder(latent_dim, hidden_dim, vocabulary_size, max_nodes, fixed_types)
         self.heads = nn.ModuleList(
             nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, 1), nn.Sigmoid())
             for _ in range(heads)

@@ -41,9 +41,15 @@ def space_tensors(config: NaoGvaeConfig) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def build_model(config: NaoGvaeConfig) -> JointDAGVAE:
-    """An untrained joint model of the configuration (two heads: performance, complexity)."""
+    """An untrained joint model of the configuration (two heads: performance, complexity).
+
+    Generation puts the input in the first slot and the output in the last, where the dense layout of
+    :meth:`lib.spaces.SearchSpace.encode` always has them.
+    """
     space = config.make_space()
-    return JointDAGVAE(len(space.vocabulary), space.max_nodes, config.hidden_dim, config.latent_dim, heads=2)
+    vocab = list(space.vocabulary)
+    return JointDAGVAE(len(vocab), space.max_nodes, config.hidden_dim, config.latent_dim, heads=2,
+                       fixed_types={0: vocab.index("input"), -1: vocab.index("output")})  # fmt: skip
 
 
 def _plateau(config: NaoGvaeConfig) -> dict:
