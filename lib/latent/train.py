@@ -70,6 +70,7 @@ def fit(
     device: str | torch.device | None = None,
     progress: bool = False,
     desc: str = "train",
+    plateau: dict | None = None,
 ) -> tuple[nn.Module, list[dict]]:
     """Trains a model with Adam on shuffled mini-batches of ``data``.
 
@@ -91,6 +92,9 @@ def fit(
         device: Where to train (picked by :func:`pick_device` when ``None``).
         progress: Show a progress bar per epoch and a line per epoch.
         desc: Label of the progress bar.
+        plateau: Optional keyword arguments of ``torch.optim.lr_scheduler.ReduceLROnPlateau``
+            (e.g. ``{"factor": 0.1, "patience": 10}``), stepped on each epoch's mean loss;
+            ``None`` (the default) keeps the learning rate fixed.
 
     Returns:
         ``(model in eval mode, history)``: one dict per epoch with ``loss``,
@@ -102,6 +106,7 @@ def fit(
         model = model()
     model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8)
+    scheduler = None if plateau is None else torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **plateau)
     data = [t.to(device) for t in data]
     generator = torch.Generator().manual_seed(seed)
     history = []
@@ -133,6 +138,9 @@ def fit(
         seconds = time.perf_counter() - start
         record = {k: v / max(steps, 1) for k, v in totals.items()}
         record |= {"epoch": epoch + 1, "seconds": seconds, "cells_per_s": n / seconds if seconds > 0 else float("nan")}
+        if scheduler is not None:
+            scheduler.step(record["loss"])
+            record["lr"] = optimizer.param_groups[0]["lr"]
         history.append(record)
         if progress:
             tqdm.write(f"{desc} epoch {epoch + 1}: loss {record['loss']:.4f} "

@@ -1,0 +1,7 @@
+"""NAO with a graph VAE (Li, Liu, Liu, Wang, arXiv 2006.10310) on the shared latent layer: ``nao_gvae``.
+
+The model is :class:`lib.latent.dag_gru.JointDAGVAE`; :mod:`lib.nao_gvae.config`
+holds the per-space settings, :mod:`lib.nao_gvae.train` the cached unsupervised
+warm start and the semi-supervised fine-tuning, :mod:`lib.nao_gvae.search`
+the registered search method.
+"""
