@@ -140,7 +140,7 @@ def retrain(model: GeneratorWithSurrogate, types: torch.Tensor, adj: torch.Tenso
         mse = ((pred - y) ** 2).mean(1)
         per = (1 - alpha) * recon + alpha * mse if train_generator else mse
         value = (wt * per).mean()
-        return value, {"recon": float(recon.mean()), "mse": float(mse.mean())}
+        return value, {"recon": recon.mean().item(), "mse": mse.mean().item()}
 
     model, history = fit(model, data, loss, epochs=1, batch_size=batch_size, lr=lr, seed=seed, device="cpu")
     for p in model.generator.parameters():

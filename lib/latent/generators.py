@@ -5,8 +5,8 @@
 Surprisingly Efficient", ECCV 2022): at step ``i`` a graph state built from
 ``z`` and a gated readout of the partial graph gives the type of node ``i``
 (categorical over the space's vocabulary plus a padding type) and, for every
-earlier node ``j``, an edge ``j → i`` (Bernoulli). Node states come from two
-GRU message-passing layers over the partial graph. Because messages flow
+earlier node ``j``, an edge ``j → i`` (Bernoulli). Node states come from a type and a
+position embedding and two GRU message-passing layers over the partial graph. Because messages flow
 only along edges ``j → i`` with ``j < i``, the state of node ``j`` depends on
 nodes ``≤ j`` only, so one pass over a complete graph gives, for every step,
 exactly the states the partial graph would give (teacher forcing in one
@@ -63,6 +63,7 @@ class GraphGenerator(nn.Module):
         self.num_ops, self.max_nodes, self.latent_dim = num_ops, max_nodes, latent_dim
         self.num_types = num_ops + 1
         self.embed = nn.Embedding(self.num_types, hidden_dim)
+        self.position = nn.Embedding(max_nodes, hidden_dim)
         self.messages = nn.ModuleList(nn.Linear(hidden_dim, hidden_dim) for _ in range(num_layers))
         self.grus = nn.ModuleList(nn.GRUCell(hidden_dim, hidden_dim) for _ in range(num_layers))
         self.gate = nn.Linear(hidden_dim, 1)
@@ -76,7 +77,7 @@ class GraphGenerator(nn.Module):
 
     def node_states(self, types: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
         """``(B, n, H)`` states after the GRU message-passing layers (messages along ``adj[j, i]``: j → i)."""
-        h = self.embed(types)
+        h = self.embed(types) + self.position.weight[: types.shape[1]]
         b, n, d = h.shape
         for message, gru in zip(self.messages, self.grus):
             m = torch.bmm(adj.transpose(1, 2), message(h))
