@@ -90,6 +90,10 @@ class AGNet:
         surrogate: ``False``: query random generated cells (ablation).
         retraining: ``False``: keep the pretrained generator fixed (ablation; the surrogate still learns).
         pretrain_epochs: Override of the generator's pretraining epochs (``None``: the space's default).
+        pretrain_cells: Pretrain on the space's first ``pretrain_cells`` cells (``None``: the space's default).
+
+    After :meth:`search`, ``model`` holds the final generator + surrogate and
+    ``stats`` one dict per round (for the notebook's analyses).
     """
 
     version = 1
@@ -98,11 +102,13 @@ class AGNet:
     def prepare(cls, benchmark, **hyperparameters) -> dict:
         """Pretrains or loads the space's generator; its identity enters the run's identity."""
         return model_identity(pretrain(cls._config(benchmark.space.name, hyperparameters.get("pretrain_epochs"),
-                                                   benchmark.space)))  # fmt: skip
+                                                   benchmark.space, hyperparameters.get("pretrain_cells"))))  # fmt: skip
 
     @staticmethod
-    def _config(name: str, epochs: int | None, space=None):
+    def _config(name: str, epochs: int | None, space=None, cells: int | None = None):
         extra = {} if epochs is None else {"epochs": int(epochs)}
+        if cells is not None:
+            extra["num_cells"] = int(cells)
         if name == "nbgraph" and space is not None:
             extra["operations"] = tuple(space.vocabulary[1:-1])
         return default_config(name, **extra)
@@ -111,7 +117,7 @@ class AGNet:
                  passes: int | None = None, alpha: float | None = None, lr: float = 1e-3,
                  train_batch_size: int = 32, objectives: str | None = None, constraint: str = "",
                  rank_weighting: bool = True, surrogate: bool = True, retraining: bool = True,
-                 pretrain_epochs: int | None = None):  # fmt: skip
+                 pretrain_epochs: int | None = None, pretrain_cells: int | None = None):  # fmt: skip
         for name, value in (("init_size", init_size), ("batch_size", batch_size), ("num_candidates", num_candidates),
                             ("train_batch_size", train_batch_size)):  # fmt: skip
             if int(value) < 1:
@@ -129,7 +135,8 @@ class AGNet:
         self.passes, self.lr, self.train_batch_size = passes, float(lr), int(train_batch_size)
         self.alpha = alpha if alpha is not None else (0.9 if self.mode == "single" else 0.95)
         self.rank_weighting, self.surrogate, self.retraining = bool(rank_weighting), bool(surrogate), bool(retraining)
-        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_epochs, self.pretrain_cells = pretrain_epochs, pretrain_cells
+        self.model = None
         self.stats: list[dict] = []
         """One dict per round: queried so far, generated, invalid, repeated, seen, unmeasured, and the
         validation accuracies of the candidates (for the notebook's per-round histograms; read after the run)."""
@@ -146,7 +153,7 @@ class AGNet:
         space = oracle.space
         name = space.name
         passes = int(self.passes or PASSES.get(name, 30))
-        pre = pretrain(self._config(name, self.pretrain_epochs, space))
+        pre = pretrain(self._config(name, self.pretrain_epochs, space, self.pretrain_cells))
         outputs = 1 if self.mode == "single" else 2
         torch.manual_seed(int(rng.integers(2**31 - 1)))
         model = GeneratorWithSurrogate(type(pre.model)(pre.model.num_ops, pre.model.max_nodes,
@@ -155,6 +162,7 @@ class AGNet:
         model.generator.load_state_dict(pre.model.state_dict())
         for key in ("agnet_invalid", "agnet_unmeasured", "agnet_random_fill"):
             oracle.fallbacks.setdefault(key, 0)
+        self.model = model
         cells, rows = [], []
 
         def query(cell) -> None:
@@ -179,6 +187,7 @@ class AGNet:
                 model, _ = retrain(model, types, adj, targets, weights, passes=passes, alpha=self.alpha, lr=self.lr,
                                    batch_size=self.train_batch_size, seed=int(rng.integers(2**31 - 1)),
                                    train_generator=self.retraining)  # fmt: skip
+                self.model = model
             found = generate_candidates(model.generator, space, wanted=self.num_candidates, seen=oracle.is_queried,
                                         measured=oracle.is_measured, seed=int(rng.integers(2**31 - 1)))  # fmt: skip
             oracle.fallbacks["agnet_invalid"] += found.invalid
