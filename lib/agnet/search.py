@@ -96,6 +96,7 @@ class AGNet:
     ``stats`` one dict per round (for the notebook's analyses).
     """
 
+    anytime = True  # a run's first b queries are the run of budget b: nothing depends on the budget but the stop
     version = 1
 
     @classmethod
