@@ -9,7 +9,10 @@ here, never type them. ``check`` says how far each number is trusted:
 * numbers that could not be checked at all are not listed (a figure we cannot
   check is not quoted). The arch2vec paper's NB201 search table is such a
   case: its rows were removed from the study until someone checks them
-  against the paper.
+  against the paper;
+* ``"unchecked (secondary source)"`` — quoted by a secondary source only and
+  listed so a notebook can show it next to our numbers *with that flag*
+  (AG-Net's NB201 CIFAR-10 figures); not to be cited as the paper's.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import pandas as pd
 
 NB201_PAPER = "Dong & Yang, NAS-Bench-201, ICLR 2020, Table 5"
 ARCH2VEC_PAPER = "Yan et al., arch2vec, NeurIPS 2020, Table 1 (arch2vec row)"
+AGNET_SECONDARY = ("Lukasik, Jung & Keuper, AG-Net, ECCV 2022, as quoted by a secondary source (study issue 12); "
+                   "not checked against the paper; its query budget not verified")
 
 SEARCH_COLUMNS = ["benchmark", "dataset", "method", "paper_valid", "paper_valid_std", "paper_test",
                   "paper_test_std", "check", "source"]  # fmt: skip
@@ -29,6 +34,7 @@ _SEARCH = [
     ("nb201", "cifar10", "evolution", 91.19, 0.31, 93.92, 0.30, "paper (not re-checked)", NB201_PAPER),
     ("nb201", "cifar100", "evolution", 71.81, 1.12, 71.84, 0.99, "paper (not re-checked)", NB201_PAPER),
     ("nb201", "imagenet16", "evolution", 45.15, 0.89, 45.54, 1.03, "paper (not re-checked)", NB201_PAPER),
+    ("nb201", "cifar10", "agnet", 91.61, None, 94.37, None, "unchecked (secondary source)", AGNET_SECONDARY),
 ]
 
 TABLE1_COLUMNS = ["space", "reconstruction", "validity", "uniqueness", "check", "source"]
