@@ -55,9 +55,9 @@ def test_deterministic_parts_match_fit():
 
 
 def test_group_members_train_like_alone():
-    # without random draws, model k of a group of three equals the model of seed k trained alone
+    # each model has its own noise and batch streams: model k of a group of three is the model of seed k alone
     data = _cells()
-    factory = _factory(dropout=0.0, variational=False)
+    factory = _factory()
     group, _ = fit_grouped(factory, data, [0, 1, 2], **KW)
     (alone,), _ = fit_grouped(factory, data, [1], **KW)
     for key, value in alone.state_dict().items():
@@ -102,3 +102,24 @@ def test_fit_lean_is_fit_bit_for_bit():
     assert hist_b[-1]["loss"] == pytest.approx(hist_a[-1]["loss"], rel=1e-5)
     c, _ = fit_lean(factory, dense_vae_tensors(ops, adj), vae_loss_dense, seed=2, **KW)
     assert state_digest(c) != state_digest(a)
+
+
+def test_pretrain_seeds_caches_each_seed(tmp_path, monkeypatch):
+    from lib.arch2vec.train import pretrain_seeds
+
+    monkeypatch.setattr("lib.latent.train.cache_dir", lambda: tmp_path)
+    config = dataclasses.replace(default_config("nb201"), hidden_dim=16, epochs=1)
+    data = _cells(64)
+    monkeypatch.setattr("lib.arch2vec.train.space_tensors", lambda c: data)
+    first = pretrain_seeds(config, (0, 1, 2), progress=False)
+    assert [t.config.seed for t in first] == [0, 1, 2] and not any(t.from_cache for t in first)
+    assert len({state_digest(t.model) for t in first}) == 3
+    assert all(t.provenance["trainer"] == "fit_grouped" and t.provenance["group"] == [0, 1, 2] for t in first)
+    again = pretrain_seeds(config, (0, 1, 2), progress=False)
+    assert all(t.from_cache for t in again)
+    assert [state_digest(t.model) for t in again] == [state_digest(t.model) for t in first]
+    assert again[0].provenance["trainer"] == "fit_grouped"
+    with pytest.raises(ValueError, match="distinct"):
+        pretrain_seeds(config, (1, 1))
+    with pytest.raises(ValueError, match="GIN"):
+        pretrain_seeds(dataclasses.replace(config, encoder="gcn"), (0,))

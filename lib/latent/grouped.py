@@ -15,15 +15,18 @@ statistics), but with less work per step:
   orders are drawn once per epoch as index tensors, and the losses are
   accumulated as tensors (one host read per epoch, none per step).
 
+* Adam is torch's fused kernel (one call for all parameters).
+
 Each model is initialised exactly as ``factory()`` after
 ``torch.manual_seed(seed)`` and draws its batch order from a generator seeded
-with its seed, like :func:`fit`. Dropout and the reparameterisation noise
-come from torch's global stream, drawn for all K models together, and float
-sums are ordered differently, so the trained weights are *not* bit-identical
-to :func:`fit`'s (a deliberate change: a cache that switches to this loop must
-bump its version). Training is deterministic for given seeds, K and threads.
-The result of model k does not depend on the other seeds in the group except
-through the shared noise stream.
+with its seed, like :func:`fit`; its reparameterisation noise and dropout
+masks come from a second generator of its own (not torch's global stream), so
+model k does not depend on which other seeds share its group (tested). Float
+sums are ordered differently and the fused Adam rounds differently, and the
+noise comes from other streams, so the trained weights are *not* those of
+:func:`fit` (a deliberate change: models trained here are cached apart from
+:func:`fit`'s, see :func:`lib.arch2vec.train.pretrain_seeds`). Training is
+deterministic for given seeds and thread count.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.
     return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
 
 
-def _grouped_loss(p: dict, stats: list, ops: torch.Tensor, adj_sym: torch.Tensor, adj: torch.Tensor,
+def _grouped_loss(p: dict, stats: list, generators: list, ops: torch.Tensor, adj_sym: torch.Tensor, adj: torch.Tensor,
                   num_layers: int, dropout: float, variational: bool, ops_weight: float,
                   adj_weight: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Sum over models of each model's :func:`~lib.latent.vae.vae_loss`, and the ``(K, 4)`` parts (loss, ops, adj, kl)."""
@@ -82,8 +85,14 @@ def _grouped_loss(p: dict, stats: list, ops: torch.Tensor, adj_sym: torch.Tensor
     x = x.view(k, b * n, -1)
     mu = _linear(x, p["encoder.fc_mu.weight"], p["encoder.fc_mu.bias"])
     log_sigma = _linear(x, p["encoder.fc_log_sigma.weight"], p["encoder.fc_log_sigma.bias"])
-    z = mu + torch.randn_like(mu) * log_sigma.exp() if variational else mu
-    z = F.dropout(z, p=dropout, training=True)
+    if variational:  # each model draws its noise from its own generator
+        noise = torch.stack([torch.randn(mu.shape[1:], generator=g, device=mu.device) for g in generators])
+        z = mu + noise * log_sigma.exp()
+    else:
+        z = mu
+    if dropout > 0:
+        keep = torch.stack([torch.rand(z.shape[1:], generator=g, device=z.device) for g in generators]) >= dropout
+        z = z * keep / (1 - dropout)
     ops_prob = torch.sigmoid(_linear(z, p["decoder.ops.weight"], p["decoder.ops.bias"])).view(ops.shape)
     z = z.view(k, b, n, -1)
     adj_prob = torch.sigmoid(z @ z.transpose(-1, -2)).triu(1)
@@ -112,6 +121,7 @@ def fit_grouped(
     device: str | torch.device | None = None,
     progress: bool = False,
     desc: str = "train",
+    rows: Sequence[torch.Tensor] | None = None,
 ) -> tuple[list[nn.Module], list[list[dict]]]:
     """Trains ``len(seeds)`` GIN graph VAEs on ``data = (ops, adj)`` at once (see the module docstring).
 
@@ -121,6 +131,8 @@ def fit_grouped(
         data: Dense ``(ops, adj)`` float tensors ``(n, N, V)`` and ``(n, N, N)``.
         seeds: One seed per model (initialisation and batch order).
         epochs, batch_size, lr, grad_clip, device, progress, desc: As in :func:`lib.latent.train.fit`.
+        rows: Optional training rows of ``data`` per model (one index tensor per seed, all of one
+            length), e.g. per-seed training splits; ``None`` trains every model on all rows.
 
     Returns:
         ``(models in eval mode, histories)``, one per seed; a history has
@@ -151,12 +163,18 @@ def fit_grouped(
     stats = [[torch.stack([bns[j].running_mean for bns in bn_modules]).to(device),
               torch.stack([bns[j].running_var for bns in bn_modules]).to(device)]
              for j in range(len(bn_modules[0]))]  # fmt: skip
-    optimizer = torch.optim.Adam(leaves, lr=lr, betas=(0.9, 0.999), eps=1e-8)
+    optimizer = torch.optim.Adam(leaves, lr=lr, betas=(0.9, 0.999), eps=1e-8, fused=True)
     ops_all, adj_all = (t.to(device=device, dtype=torch.float32) for t in data)
     adj_sym_all = symmetrize(adj_all)
     adj_target_all = adj_all.triu(1)
-    n = len(ops_all)
+    if rows is None:
+        rows = [torch.arange(len(ops_all))] * k
+    rows = [torch.as_tensor(r, dtype=torch.long) for r in rows]
+    if len(rows) != k or len({len(r) for r in rows}) != 1:
+        raise ValueError(f"fit_grouped: rows must be {k} index tensors of one length, got lengths {[len(r) for r in rows]}")
+    n = len(rows[0])
     generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
+    noise_generators = [torch.Generator(device=device).manual_seed(int(seed)) for seed in seeds]
     settings = dict(num_layers=len(first.encoder.layers), dropout=first.decoder.dropout,
                     variational=first.variational, ops_weight=first.ops_weight, adj_weight=first.adj_weight)  # fmt: skip
     histories: list[list[dict]] = [[] for _ in seeds]
@@ -164,7 +182,7 @@ def fit_grouped(
     from tqdm.auto import tqdm
 
     for epoch in range(epochs):
-        order = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
+        order = torch.stack([r[torch.randperm(n, generator=g)] for r, g in zip(rows, generators)]).to(device)
         totals = torch.zeros(k, 4, device=device)
         steps = 0
         start = time.perf_counter()
@@ -173,7 +191,7 @@ def fit_grouped(
                       mininterval=1.0):  # fmt: skip
             idx = order[:, i : i + batch_size]
             optimizer.zero_grad(set_to_none=True)
-            loss, parts = _grouped_loss(params, stats, ops_all[idx], adj_sym_all[idx],
+            loss, parts = _grouped_loss(params, stats, noise_generators, ops_all[idx], adj_sym_all[idx],
                                         adj_target_all[idx], **settings)  # fmt: skip
             loss.backward()
             if grad_clip is not None:

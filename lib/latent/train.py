@@ -304,6 +304,7 @@ def train_cached(
     use_cache: bool = True,
     threads: int = 2,
     result: type[Trained] = Trained,
+    extra_provenance: dict | None = None,
 ) -> Trained:
     """Loads the cached model of ``config`` or trains it (and caches it).
 
@@ -323,6 +324,7 @@ def train_cached(
         threads: Torch threads to train with, so the same configuration gives
             the same model in a notebook, a sweep's parent process or a worker.
         result: The :class:`Trained` subclass to return.
+        extra_provenance: JSON values added to the provenance of a model trained here (e.g. its trainer).
     """
     device = pick_device(device)
     devices = [device.index or 0] if device.type == "cuda" else []
@@ -336,7 +338,7 @@ def train_cached(
             return result(model, config, history, path, True, digest, provenance, cache.kind)
         tensors = data if data is not None else load_data()
         provenance = {"torch_threads": torch.get_num_threads(), "device": str(device), "torch": torch.__version__,
-                      "code_version": code_version()}  # fmt: skip
+                      "code_version": code_version()} | dict(extra_provenance or {})  # fmt: skip
         model, history = train(*tensors, device=device)
         if use_cache:
             cache.save(path, identity, model, history, provenance)
