@@ -15,8 +15,11 @@ training mode in round 1, in eval mode after, as the original: it never calls
 project's :func:`lib.latent.train.fit` (what pretraining ran before), (B2)
 :func:`lib.latent.train.fit_lean` (what :func:`lib.arch2vec.train.train_model`
 runs now: the same model bit for bit), (C) :func:`lib.latent.grouped.fit_grouped` with one seed and (D) with
-``--group`` seeds at once. It prints seconds, model-cells/s (cells × models
-per second) and each run's ratio to (A) in the same round.
+``--group`` seeds at once, and (F) the floor no implementation of these
+layers in float32 gets under: only the step's 24 dense 256×128×128 products
+(8 hidden linears, forward and two backward products each). It prints
+seconds, model-cells/s (cells × models per second) and each run's ratio to
+(A) in the same round.
 
 Nothing is cached: each space is trained from scratch with the paper's
 settings (``--epochs`` overrides the number of epochs, e.g. 1 to project a
@@ -68,10 +71,18 @@ def side_by_side(steps: int, rounds: int, group: int) -> None:
         run()
         return time.perf_counter() - start
 
+    def gemm_floor() -> None:
+        # the step's dense products alone: 8 hidden linears over 32·8 rows, forward + two backward products each
+        x, w = torch.randn(config.batch_size * ops.shape[1], config.hidden_dim), torch.randn(config.hidden_dim, config.hidden_dim)
+        for _ in range(steps):
+            for _ in range(8 * 3):
+                torch.mm(x, w)
+
     runs = {"A original": (1, None), "B fit": (1, lambda: fit(factory, (ops, adj), vae_loss, seed=0, **common)),
             "B2 fit_lean": (1, lambda: fit_lean(factory, dense_vae_tensors(ops, adj), vae_loss_dense, seed=0, **common)),
             "C grouped K=1": (1, lambda: fit_grouped(factory, (ops, adj), [0], **common)),
-            f"D grouped K={group}": (group, lambda: fit_grouped(factory, (ops, adj), list(range(group)), **common))}  # fmt: skip
+            f"D grouped K={group}": (group, lambda: fit_grouped(factory, (ops, adj), list(range(group)), **common)),
+            "F GEMM floor": (1, gemm_floor)}  # fmt: skip
     print(f"{cells} cells = {steps} steps of {config.batch_size} per run")
     print(f"{'round':>5} {'run':16} {'mode':5} {'models':>6} {'s':>7} {'model-cells/s':>13} {'ratio to A':>10} {'load':>5}")
     ratios: dict[str, list[float]] = {name: [] for name in runs}
