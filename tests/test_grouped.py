@@ -123,3 +123,13 @@ def test_pretrain_seeds_caches_each_seed(tmp_path, monkeypatch):
         pretrain_seeds(config, (1, 1))
     with pytest.raises(ValueError, match="GIN"):
         pretrain_seeds(dataclasses.replace(config, encoder="gcn"), (0,))
+
+
+def test_reference_loop_keeps_the_authors_eval_quirk():
+    from lib.arch2vec.reference import ReferenceTrainer
+
+    ops, adj = _cells(64)
+    trainer = ReferenceTrainer(ops, adj, hidden_dim=16, seed=0)
+    first, second = trainer.epoch(), trainer.epoch()
+    assert first["train_mode"] and not second["train_mode"]  # model.eval() once, model.train() never again
+    assert first["cells"] == second["cells"] == 64 and first["loss"] > second["loss"] > 0
