@@ -6,7 +6,9 @@ Usage::
     python scripts/bench_search.py --budget 50 --seeds 0,1 --methods bananas,arch2vec_bo
 
 Each method runs once per seed through :func:`lib.search.run_search` (the
-harness's full path, with its oracle and recording), in this process, one
+harness's full path, with its oracle and recording) on one benchmark object
+loaded once (as :mod:`lib.sweep` reuses it, so the pool's cells are built
+once, not per run), in this process, one
 method after another within a seed round (A B C …, then again for the next
 seed), after one untimed warm-up run of each method at budget 5 (tables,
 caches and any pretrained model are loaded then, so the timed runs measure the
@@ -27,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
+from lib.benchmark import load_benchmark  # noqa: E402
 from lib.results import code_version  # noqa: E402
 from lib.search import available_methods, run_search  # noqa: E402
 
@@ -45,13 +48,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"code {code_version()}, torch {torch.__version__}, torch threads {torch.get_num_threads()}, "
           f"cpu cores {os.cpu_count()}, load average at the start {os.getloadavg()}")  # fmt: skip
     print(f"{args.benchmark}, budget {args.budget}, seeds {seeds}")
+    bench = load_benchmark(*args.benchmark.split(":"))  # loaded once and reused, as a sweep does
     for method in methods:  # warm-up: loads tables and pretrained models outside the timing
-        run_search(args.benchmark, method, 5, 0)
+        run_search(bench, method, 5, 0)
     times: dict[str, list[float]] = {m: [] for m in methods}
     for seed in seeds:
         for method in methods:
             start = time.perf_counter()
-            trajectory = run_search(args.benchmark, method, args.budget, seed)
+            trajectory = run_search(bench, method, args.budget, seed)
             seconds = time.perf_counter() - start
             times[method].append(seconds)
             print(f"  seed {seed} {method:16} {seconds:8.2f} s  {1000 * seconds / len(trajectory.records):8.2f} ms/query"
