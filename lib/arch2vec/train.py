@@ -9,25 +9,31 @@ configuration (and data) loads it. :func:`embed` turns cells into the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from lib.arch2vec.config import Arch2VecConfig, default_config
-from lib.arch2vec.model import Arch2Vec, vae_loss
+from lib.arch2vec.model import Arch2Vec
 from lib.cell import Cell
 from lib.encoding import encode_dense
-from lib.latent.train import CheckpointCache, Trained, fit, model_identity, pick_device, state_digest, train_cached
+from lib.latent.train import CheckpointCache, Trained, fit_lean, model_identity, pick_device, state_digest, train_cached
+from lib.latent.grouped import fit_grouped
+from lib.latent.vae import dense_vae_tensors, vae_loss_dense
 from lib.spaces import SearchSpace
 
 __all__ = ["CACHE", "PRETRAIN_THREADS", "Pretrained", "checkpoint_path", "config_for_space", "embed",
-           "embed_tensors", "model_identity", "pick_device", "pretrain", "space_tensors", "split_indices",
+           "embed_tensors", "GROUPED_CACHE", "model_identity", "pick_device", "pretrain", "pretrain_seeds", "space_tensors", "split_indices",
            "state_digest", "train_model"]  # fmt: skip
 
 CACHE = CheckpointCache("arch2vec", version=1)
 """arch2vec's checkpoints, ``cache_dir()/arch2vec/``."""
+
+GROUPED_CACHE = CheckpointCache("arch2vec-grouped", version=1)
+"""Checkpoints of :func:`pretrain_seeds` (``cache_dir()/arch2vec-grouped/``), apart from :data:`CACHE`'s:
+:func:`~lib.latent.grouped.fit_grouped` trains other weights than :func:`pretrain` for the same configuration."""
 
 PRETRAIN_THREADS = 2
 """Torch threads every pretraining uses, wherever it runs (CPU training is deterministic per thread count)."""
@@ -123,14 +129,21 @@ def train_model(
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> tuple[Arch2Vec, list[dict]]:
-    """The training loop without caching (:func:`lib.latent.train.fit` on the training split).
+    """The training loop without caching, on the training split.
+
+    :func:`lib.latent.train.fit_lean` on precomputed dense tensors
+    (:func:`lib.latent.vae.dense_vae_tensors`, :func:`lib.latent.vae.vae_loss_dense`):
+    the same model bit for bit as :func:`lib.latent.train.fit` with
+    :func:`lib.latent.vae.vae_loss` (tested), with less work per step, so
+    cached checkpoints stay valid (``CACHE.version`` unchanged).
 
     Returns:
         ``(model in eval mode, history)``; see :func:`lib.latent.train.fit` for the history fields.
     """
     train_idx, _ = split_indices(len(ops), config)
     index = torch.as_tensor(train_idx)
-    return fit(lambda: Arch2Vec(ops.shape[-1], config), (ops[index], adj[index]), vae_loss, epochs=config.epochs,
+    return fit_lean(lambda: Arch2Vec(ops.shape[-1], config), dense_vae_tensors(ops[index], adj[index]),
+               vae_loss_dense, epochs=config.epochs,
                batch_size=config.batch_size, lr=config.lr, grad_clip=config.grad_clip, seed=config.seed,
                device=device, progress=progress, desc=config.space)  # fmt: skip
 
@@ -154,3 +167,74 @@ def embed(space: SearchSpace, cells: Sequence[Cell], config: Arch2VecConfig | No
 def config_for_space(space: SearchSpace, **overrides) -> Arch2VecConfig:
     """The default configuration of a space object (its own operation set)."""
     return default_config(space.name, operations=tuple(space.operations), **overrides)
+
+
+def pretrain_seeds(
+    config: Arch2VecConfig,
+    seeds: Sequence[int] = (0, 1, 2),
+    *,
+    device: str | torch.device | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+    threads: int = PRETRAIN_THREADS,
+) -> list[Pretrained]:
+    """One pretrained model per seed (``config`` with that seed), the missing ones trained together.
+
+    :func:`lib.latent.grouped.fit_grouped` trains all seeds of the group at
+    once (much less than ``len(seeds)`` times the time of one). Each model is
+    cached on its own, as ``cache_dir()/arch2vec-grouped/<space>-group<seeds>-<hash>.pt``
+    (:data:`GROUPED_CACHE`; the group is in the name because batched float sums
+    round a little differently with another group), and is a :class:`Pretrained`
+    like :func:`pretrain`'s, with ``trainer`` and ``group`` in its provenance.
+    These are not :func:`pretrain`'s models for the same configuration (other
+    noise streams, fused Adam): a table built on them names their digests.
+
+    Args:
+        config: Settings of every model but the seed.
+        seeds: Distinct seeds (≥ 1).
+        device, use_cache, progress, threads: As in :func:`pretrain`.
+
+    Raises:
+        ValueError: No seeds, repeated seeds, a model ``fit_grouped`` cannot train (GCN encoder), or a
+            space whose cells depend on the seed (DARTS samples them): use :func:`pretrain` per seed.
+    """
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"pretrain_seeds: give distinct seeds, got {seeds}")
+    if config.num_cells is not None and config.make_space().name == "darts":
+        raise ValueError("pretrain_seeds: DARTS samples its cells with the seed; call pretrain once per seed")
+    if config.encoder != "gin":
+        raise ValueError(f"pretrain_seeds: trains GIN encoders only, got encoder={config.encoder!r}; use pretrain")
+    configs = [replace(config, seed=s) for s in seeds]
+    vocab = len(config.make_space().vocabulary)
+    name = f"{config.space}-group{'_'.join(map(str, seeds))}"
+    group: dict[int, tuple] = {}
+
+    def train_group(ops: torch.Tensor, adj: torch.Tensor, device) -> tuple[Arch2Vec, list[dict]]:
+        if not group:
+            rows = [torch.as_tensor(split_indices(len(ops), c)[0]) for c in configs]
+            models, histories = fit_grouped(lambda: Arch2Vec(vocab, config), (ops, adj), seeds,
+                                            epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                                            grad_clip=config.grad_clip, device=device, progress=progress,
+                                            desc=f"{config.space} seeds {seeds}", rows=rows)  # fmt: skip
+            group.update({s: (m, h) for s, m, h in zip(seeds, models, histories)})
+        return group[current[0]]
+
+    current = [seeds[0]]
+    tensors: list = []
+
+    def load_data():
+        if not tensors:
+            tensors.extend(space_tensors(config))
+        return tensors
+
+    out = []
+    for seed, cfg in zip(seeds, configs):
+        current[0] = seed
+        trained = train_cached(
+            GROUPED_CACHE, cfg, name=name, build=lambda: Arch2Vec(vocab, cfg), train=train_group,
+            load_data=load_data, device=device, use_cache=use_cache, threads=threads, result=Pretrained,
+            extra_provenance={"trainer": "fit_grouped", "group": list(seeds)},
+        )  # fmt: skip
+        out.append(trained)
+    return out

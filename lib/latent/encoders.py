@@ -115,7 +115,11 @@ class GraphEncoder(nn.Module):
         self.latent_dim = latent_dim
 
     def forward(self, ops: torch.Tensor, adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x, a = ops, symmetrize(adj)
+        return self.forward_symmetric(ops, symmetrize(adj))
+
+    def forward_symmetric(self, ops: torch.Tensor, sym_adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` on an adjacency already made symmetric by :func:`symmetrize` (precomputed once)."""
+        x, a = ops, sym_adj
         for layer in self.layers:
             x = layer(x, a)
         return self.fc_mu(x), self.fc_log_sigma(x)

@@ -201,7 +201,8 @@ class MLPEnsemble:
             self.params += [weight.requires_grad_(), bias.requires_grad_()]
         xt = torch.from_numpy(np.asarray(x, dtype=np.float32))
         yt = torch.from_numpy(np.asarray(y).astype(np.float32))
-        optimiser = torch.optim.Adam(self.params, lr=self.lr)
+        # foreach: the same arithmetic as the per-parameter loop, bit for bit (tests/test_search_trajectories.py)
+        optimiser = torch.optim.Adam(self.params, lr=self.lr, foreach=True)
         for _ in range(self.epochs):
             optimiser.zero_grad()
             loss = (self._forward(xt) - yt).abs().mean(dim=1).sum()

@@ -90,3 +90,31 @@ def vae_loss(model: GraphVAE, ops: torch.Tensor, adj: torch.Tensor) -> tuple[tor
     kl = kl_divergence(mu, log_sigma) if model.variational else torch.zeros(())
     loss = loss + kl
     return loss, {"ops": ops_loss.item(), "adj": adj_loss.item(), "kl": kl.item()}
+
+
+def dense_vae_tensors(ops: torch.Tensor, adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(ops, symmetrize(adj), triu(adj, 1))``: what :func:`vae_loss_dense` needs, computed once for a data set."""
+    from lib.latent.encoders import symmetrize
+
+    return ops, symmetrize(adj), adj.triu(1)
+
+
+def vae_loss_dense(
+    model: GraphVAE, ops: torch.Tensor, sym_adj: torch.Tensor, adj_target: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """:func:`vae_loss` on precomputed tensors (:func:`dense_vae_tensors`), parts as detached tensors (no host sync).
+
+    The same operations in the same order as :func:`vae_loss` (the symmetrised
+    adjacency and the target's ``triu(1)`` come precomputed, which gives the
+    same values), so training with either gives the same model bit for bit;
+    the model's encoder must have ``forward_symmetric``
+    (:class:`~lib.latent.encoders.GraphEncoder`).
+    """
+    mu, log_sigma = model.encoder.forward_symmetric(ops, sym_adj)
+    ops_prob, adj_prob = model.decoder(model.reparameterize(mu, log_sigma))
+    ops_loss = F.binary_cross_entropy(ops_prob, ops)
+    adj_loss = F.binary_cross_entropy(adj_prob.triu(1), adj_target)
+    loss = model.ops_weight * ops_loss + model.adj_weight * adj_loss
+    kl = kl_divergence(mu, log_sigma) if model.variational else torch.zeros(())
+    loss = loss + kl
+    return loss, {"ops": ops_loss.detach(), "adj": adj_loss.detach(), "kl": kl.detach()}
