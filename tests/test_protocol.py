@@ -32,6 +32,8 @@ FAST = {
     "arch2vec_bo": {"pretrain_epochs": 1},
     "arch2vec_rl": {"pretrain_epochs": 1},
     "bananas": {"epochs": 60},
+    "nao_gvae": {"pretrain_epochs": 1, "hidden_dim": 24, "steps": 10, "finetune_epochs": 1},
+    "agnet": {"pretrain_epochs": 1, "pretrain_cells": 2000, "passes": 3, "num_candidates": 40},
 }
 """Cheaper settings of some methods for tests (the protocol does not depend on them)."""
 
@@ -42,6 +44,12 @@ NOT_EXPECTED_TO_BEAT_RANDOM = {
     "arch2vec_rl": "its REINFORCE step is tested directly (test_reinforce_step_makes_rewarded_actions_likelier); "
                    "at these budgets it does not beat random even on its own latent objective (measured: mean "
                    "regret 27.3 vs random 18.5 at 64 queries, 3 seeds), as in the paper, where it trails BO",
+    "nao_gvae": "with a warm start cheap enough for this test most decoded points are invalid and its rounds are "
+                "filled with random cells; its search is tested through the harness on NB201 instead "
+                "(tests/test_nao_gvae.py::test_through_the_harness_spends_the_budget_and_beats_random)",
+    "agnet": "with the generator pretrained as cheaply as this test affords (1 epoch on 2,000 cells) it does not "
+             "(measured: mean regret 4.57 vs random 3.93 at 60 queries, 3 seeds); with the space's default "
+             "generator it is tested to beat random on NB201 in tests/test_agnet.py",
 }
 """Registered methods left out of the additive-fixture beats-random test, each with the reason."""
 

@@ -205,7 +205,7 @@ class NaoGVAE:
         targets = np.stack([_scale(np.asarray(state["acc"])), _scale(np.asarray(state["cost"]))], axis=1)
         fine_tune(model, config, ops, adj, np.asarray(chosen), targets, epochs=self.finetune_epochs,
                   seed=int(rng.integers(2**31)), lr=self.finetune_lr)  # fmt: skip
-        want = min(self.cells_per_round, oracle.remaining)
+        want = self.cells_per_round  # not capped by the remaining budget: the first b queries never depend on it (anytime)
         score = targets[:, 0] - self.lam * targets[:, 1]
         starts = np.asarray(chosen)[np.argsort(-score, kind="stable")[: self.top_k]]
         z0 = model.embed(ops[starts], adj[starts])
