@@ -76,13 +76,13 @@ class JointModel(nn.Module):
         return 1.0 - self.head(z)
 
 
-def joint_loss(model: JointModel, ops, adj, target, beta: float = 0.005):
-    """Reconstruction + ``beta``·KL + ``MSE(1 − head(z), target)``; ``target`` are accuracy fractions."""
+def joint_loss(model: JointModel, ops, adj, target, beta: float = 0.005, head_weight: float = 1.0):
+    """Reconstruction + ``beta``·KL + ``head_weight``·``MSE(1 − head(z), target)``; ``target`` are accuracy fractions."""
     ops_prob, adj_prob, mu, log_sigma, error = model(ops, adj)
     ops_loss, adj_loss = reconstruction_loss(ops_prob, adj_prob, ops, adj)
     kl = graph_kl(mu, log_sigma)
     mse = F.mse_loss(1.0 - error, target)
-    loss = ops_loss + adj_loss + beta * kl + mse
+    loss = ops_loss + adj_loss + beta * kl + head_weight * mse
     return loss, {"ops": ops_loss.item(), "adj": adj_loss.item(), "kl": kl.item(), "mse": mse.item()}
 
 
@@ -124,7 +124,7 @@ def warm_start(config: CRLSOConfig, *, data=None, use_cache: bool = True, progre
 
 
 def joint_train(config: CRLSOConfig, vae: PooledGraphVAE, ops, adj, target, *, head: str = "icnn", seed: int = 0,
-                epochs: int | None = None, progress: bool = False) -> tuple[JointModel, list[dict]]:  # fmt: skip
+                epochs: int | None = None, head_weight: float = 1.0, progress: bool = False) -> tuple[JointModel, list[dict]]:  # fmt: skip
     """Joint semi-supervised training of a copy of ``vae`` and a fresh head (seeded by ``seed``).
 
     Args:
@@ -135,6 +135,7 @@ def joint_train(config: CRLSOConfig, vae: PooledGraphVAE, ops, adj, target, *, h
         head: ``"icnn"`` or ``"mlp"``.
         seed: Seed of the head's initialisation, the batches and the VAE's sampling.
         epochs: Overrides ``config.joint_epochs``.
+        head_weight: Weight of the head's term (0: the same schedule without the convexity term, the ablation).
     """
     epochs = config.joint_epochs if epochs is None else int(epochs)
     torch.manual_seed(seed)
@@ -142,7 +143,7 @@ def joint_train(config: CRLSOConfig, vae: PooledGraphVAE, ops, adj, target, *, h
     target = torch.as_tensor(target, dtype=torch.float32)
     with clamping(model.head), adam_schedule(model, betas=config.adam_betas,
                                              total_steps=_steps(len(ops), config.batch_size, epochs)):  # fmt: skip
-        return fit(model, (ops, adj, target), lambda m, o, a, y: joint_loss(m, o, a, y, config.beta), epochs=epochs,
+        return fit(model, (ops, adj, target), lambda m, o, a, y: joint_loss(m, o, a, y, config.beta, head_weight), epochs=epochs,
                    batch_size=config.batch_size, lr=config.lr, grad_clip=config.grad_clip, seed=seed,
                    progress=progress, desc="CR-LSO joint", device="cpu")  # fmt: skip
 

@@ -53,6 +53,23 @@ STEP_NOISE = {"nb101": 0.05}
 """The authors' noise on the top cells' latents per space; 0.5 where not listed."""
 
 _TENSORS: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+_KEYS: dict[str, dict[str, int]] = {}
+
+
+class _Snapper(PoolSnapper):
+    """A :class:`~lib.latent.decode.PoolSnapper` whose key → pool-index map is built once per pool and process."""
+
+    def __init__(self, space, pool, embeddings, digest: str):
+        super().__init__(space, pool, embeddings)
+        self.digest = digest
+
+    def pool_index(self, cell):
+        if self.digest not in _KEYS:
+            index: dict[str, int] = {}
+            for i, c in enumerate(self.pool):
+                index.setdefault(self.space.key(c), i)
+            _KEYS[self.digest] = index
+        return _KEYS[self.digest].get(self.space.key(cell))
 
 
 def pool_tensors(oracle) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,6 +111,8 @@ class CRLSO:
         head: ``"icnn"`` (convex) or ``"mlp"`` (the same widths, unconstrained: the ablation).
         finetune_epochs: ICNN fine-tuning epochs per round (50). finetune_noise: Its input noise (0.05).
         labeller_epochs: Pseudo-labeller epochs (200).
+        joint_cells: Pool cells of the joint training (the queried ones plus a seeded sample of the rest);
+            ``None``: every pool cell (the authors' choice). Embedding and search always use the whole pool.
         schedule: ``"warm"`` (cached warm start + short joint training) or ``"full"`` (200 joint epochs, no warm start).
         warm_epochs, joint_epochs, hidden_dim, latent_dim, head_hidden: Overrides of the space's
             :class:`~lib.crlso.config.CRLSOConfig` (``None``: its value).
@@ -116,7 +135,7 @@ class CRLSO:
     def __init__(self, init_size: int = 50, top_k: int = 10, step_noise: float | None = None, eta: float = 0.2,
                  eta_growth: float = 0.2, max_tries: int = 20, step_sign: str = "descent", head: str = "icnn",
                  finetune_epochs: int = 50, finetune_noise: float = 0.05, labeller_epochs: int = 200,
-                 schedule: str = "warm", warm_epochs: int | None = None, joint_epochs: int | None = None,
+                 joint_cells: int | None = None, schedule: str = "warm", warm_epochs: int | None = None, joint_epochs: int | None = None,
                  hidden_dim: int | None = None, latent_dim: int | None = None, head_hidden: int | None = None):  # fmt: skip
         if step_sign not in STEP_SIGNS:
             raise ValueError(f"step_sign must be one of {STEP_SIGNS}, got {step_sign!r}")
@@ -133,6 +152,9 @@ class CRLSO:
         self.eta, self.eta_growth, self.max_tries, self.step_sign = float(eta), float(eta_growth), int(max_tries), step_sign
         self.head, self.finetune_epochs, self.finetune_noise = head, int(finetune_epochs), float(finetune_noise)
         self.labeller_epochs = int(labeller_epochs)
+        if joint_cells is not None and int(joint_cells) < 2:
+            raise ValueError(f"joint_cells must be at least 2 or None (every pool cell), got {joint_cells}")
+        self.joint_cells = None if joint_cells is None else int(joint_cells)
         self.overrides = dict(schedule=schedule, warm_epochs=warm_epochs, joint_epochs=joint_epochs,
                               hidden_dim=hidden_dim, latent_dim=latent_dim, head_hidden=head_hidden)  # fmt: skip
         self.counts: Counter = Counter()
@@ -160,9 +182,14 @@ class CRLSO:
         labels = pseudo_labels(ops, adj, np.asarray(chosen), np.asarray(observed) / unit,
                                epochs=self.labeller_epochs, seed=seed)  # fmt: skip
         vae = warm_start(config).model
-        self.model, _ = joint_train(config, vae, ops, adj, labels, head=self.head, seed=seed)
+        rows = np.arange(len(pool))
+        if self.joint_cells is not None and self.joint_cells < len(pool):
+            rest = np.flatnonzero(~visited)
+            extra = np.random.default_rng(seed).permutation(rest)[: max(0, self.joint_cells - len(chosen))]
+            rows = np.sort(np.concatenate([np.asarray(chosen), extra]))
+        self.model, _ = joint_train(config, vae, ops[rows], adj[rows], labels[rows], head=self.head, seed=seed)
         latents = self.model.vae.embed(ops, adj)
-        snapper = PoolSnapper(space, pool, latents)
+        snapper = _Snapper(space, pool, latents, oracle.pool_digest())
         noise = self.step_noise if self.step_noise is not None else STEP_NOISE.get(space.name, 0.5)
         generator = torch.Generator().manual_seed(seed)
         round_ = 0
