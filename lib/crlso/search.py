@@ -114,7 +114,7 @@ class CRLSO:
         joint_cells: Pool cells of the joint training (the queried ones plus a seeded sample of the rest);
             ``None``: every pool cell (the authors' choice). Embedding and search always use the whole pool.
         schedule: ``"warm"`` (cached warm start + short joint training) or ``"full"`` (200 joint epochs, no warm start).
-        warm_epochs, joint_epochs, hidden_dim, latent_dim, head_hidden: Overrides of the space's
+        warm_epochs, joint_epochs, hidden_dim, latent_dim, head_hidden, lr: Overrides of the space's
             :class:`~lib.crlso.config.CRLSOConfig` (``None``: its value).
     """
 
@@ -125,6 +125,8 @@ class CRLSO:
         """The run's :class:`~lib.crlso.config.CRLSOConfig` from the hyper-parameters."""
         names = ("warm_epochs", "joint_epochs", "hidden_dim", "latent_dim", "head_hidden")
         overrides = {k: int(hyperparameters[k]) for k in names if hyperparameters.get(k) is not None}
+        if hyperparameters.get("lr") is not None:
+            overrides["lr"] = float(hyperparameters["lr"])
         return default_config(space, hyperparameters.get("schedule", "warm"), **overrides)
 
     @classmethod
@@ -136,7 +138,8 @@ class CRLSO:
                  eta_growth: float = 0.2, max_tries: int = 20, step_sign: str = "descent", head: str = "icnn",
                  finetune_epochs: int = 50, finetune_noise: float = 0.05, labeller_epochs: int = 200,
                  joint_cells: int | None = None, schedule: str = "warm", warm_epochs: int | None = None, joint_epochs: int | None = None,
-                 hidden_dim: int | None = None, latent_dim: int | None = None, head_hidden: int | None = None):  # fmt: skip
+                 hidden_dim: int | None = None, latent_dim: int | None = None, head_hidden: int | None = None,
+                 lr: float | None = None):  # fmt: skip
         if step_sign not in STEP_SIGNS:
             raise ValueError(f"step_sign must be one of {STEP_SIGNS}, got {step_sign!r}")
         if head not in HEADS:
@@ -156,7 +159,7 @@ class CRLSO:
             raise ValueError(f"joint_cells must be at least 2 or None (every pool cell), got {joint_cells}")
         self.joint_cells = None if joint_cells is None else int(joint_cells)
         self.overrides = dict(schedule=schedule, warm_epochs=warm_epochs, joint_epochs=joint_epochs,
-                              hidden_dim=hidden_dim, latent_dim=latent_dim, head_hidden=head_hidden)  # fmt: skip
+                              hidden_dim=hidden_dim, latent_dim=latent_dim, head_hidden=head_hidden, lr=lr)  # fmt: skip
         self.counts: Counter = Counter()
         self.model = None
 
