@@ -32,6 +32,8 @@ FAST = {
     "arch2vec_bo": {"pretrain_epochs": 1},
     "arch2vec_rl": {"pretrain_epochs": 1},
     "bananas": {"epochs": 60},
+    "crlso": {"warm_epochs": 1, "joint_epochs": 1, "hidden_dim": 32, "latent_dim": 8, "head_hidden": 32,
+              "init_size": 10, "labeller_epochs": 20, "finetune_epochs": 10},
 }
 """Cheaper settings of some methods for tests (the protocol does not depend on them)."""
 
