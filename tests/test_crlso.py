@@ -166,3 +166,25 @@ def test_beats_random_search_on_the_stand_in(standin):
 
     expected_random = sum(a * comb(n - 1 - i, b - 1) / comb(n, b) for i, a in enumerate(accs))
     assert np.mean(best) > expected_random, (best, expected_random)
+
+
+def test_config_defaults_and_full_schedule():
+    nb201, nb101 = default_config("nb201"), default_config("nb101")
+    assert (nb201.hidden_dim, nb201.latent_dim, nb201.beta, nb201.head_hidden) == (256, 16, 0.005, 128)
+    assert (nb101.hidden_dim, nb101.latent_dim, nb101.beta, nb101.head_hidden) == (512, 64, 0.1, 256)
+    assert nb201.lr == 1e-4 and nb201.adam_betas == (0.0, 0.5) and nb201.grad_clip == 5.0 and nb201.num_layers == 3
+    assert default_config("nb201", joint_epochs=4).warm_identity() == nb201.warm_identity()
+    assert default_config("nb201", warm_epochs=4).warm_identity() != nb201.warm_identity()
+    with pytest.raises(ValueError, match="schedule"):
+        default_config("nb201", "fast")
+
+
+def test_cells_outside_the_pool_are_snapped_to_unqueried_pool_cells(standin, monkeypatch):
+    rng = np.random.default_rng(99)
+    outside = standin.space.sample(rng)
+    while standin.space.key(outside) in standin._acc:
+        outside = standin.space.sample(rng)
+    monkeypatch.setattr(crlso_search, "decode", lambda space, vae, z: [outside] * len(z))
+    counts = _run(standin).counts
+    searched = 30 - TINY["init_size"]
+    assert counts["unmeasured"] == counts["snapped"] == searched and len(set(standin.queried)) == 30
