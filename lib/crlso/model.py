@@ -103,7 +103,7 @@ def train_vae(config: CRLSOConfig, ops: torch.Tensor, adj: torch.Tensor, *, devi
 
 def space_tensors(config: CRLSOConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """The space's pretraining cells (:meth:`SearchSpace.pretraining_tensors`) as dense ``(ops, adj)``."""
-    return config.make_space().pretraining_tensors(seed=config.seed)
+    return config.make_space().pretraining_tensors(num_cells=config.num_cells, seed=config.seed)
 
 
 def warm_start(config: CRLSOConfig, *, data=None, use_cache: bool = True, progress: bool = False,
