@@ -34,6 +34,8 @@ FAST = {
     "bananas": {"epochs": 60},
     "nao_gvae": {"pretrain_epochs": 1, "hidden_dim": 24, "steps": 10, "finetune_epochs": 1},
     "agnet": {"pretrain_epochs": 1, "pretrain_cells": 2000, "passes": 3, "num_candidates": 40},
+    "crlso": {"warm_epochs": 1, "joint_epochs": 1, "hidden_dim": 32, "latent_dim": 8, "head_hidden": 32,
+              "init_size": 10, "labeller_epochs": 20, "finetune_epochs": 10},
 }
 """Cheaper settings of some methods for tests (the protocol does not depend on them)."""
 
