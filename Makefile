@@ -12,6 +12,7 @@ SWEEP_METHODS ?= random,evolution,local_search,bananas,arch2vec_bo,arch2vec_rl
 study:  ## searches on the default benchmark (NAS-Bench-Graph/Cora, 10 seeds), then every numbered notebook → results/
 	$(PYTHON) -m lib.sweep --benchmark nbgraph:cora --methods $(SWEEP_METHODS) --seeds 0-9 --budgets 50,100,150,200 --workers 2
 	$(PYTHON) -m lib.sweep --benchmark nbgraph:cora --methods arch2vec_bo --hp 'arch2vec_bo.ei="incumbent"' --seeds 0-9 --budgets 50,100,150,200 --workers 2
+	$(PYTHON) -m lib.sweep --benchmark nbgraph:cora --methods agnet --seeds 0-4 --budgets 50,100,150,200 --workers 2
 	$(PYTHON) scripts/run_notebooks.py
 
 test:  ## the full test suite (notebooks included)

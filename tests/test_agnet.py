@@ -22,8 +22,7 @@ TINY = dict(epochs=3, batch_size=32, lr=1e-2)
 
 @pytest.fixture(scope="module")
 def tiny_nb201():
-    """A generator pretrained briefly on 2000 NB201 cells (not cached)."""
-    torch.set_num_threads(1)
+    """A generator pretrained briefly on 2000 NB201 cells (not cached; trained on the cache's fixed thread count)."""
     cfg = default_config("nb201", **TINY)
     types, adj = space_tensors(cfg)
     keep = torch.randperm(len(types), generator=torch.Generator().manual_seed(0))[:2000]

@@ -232,9 +232,14 @@ class NaoGVAE:
             free = np.flatnonzero(~queried)
             taken = [int(i) for i in rng.choice(free, size=min(want, len(free)), replace=False)]
             fill = len(taken)
-        self.rounds.append({"round": len(self.rounds) + 1, "labelled": len(chosen),
-                            **{k: counts[k] for k in ("invalid", "known", "unmeasured", "new")},
-                            "widened": widened, "restarts": restarts, "random_fill": fill,
-                            "queried": min(len(taken), want)})  # fmt: skip
+        record = {"round": len(self.rounds) + 1, "labelled": len(chosen),
+                  **{k: counts[k] for k in ("invalid", "known", "unmeasured", "new")},
+                  "widened": widened, "restarts": restarts, "random_fill": 0, "queried": 0}  # fmt: skip
+        self.rounds.append(record)
         for i in taken[:want]:
+            if oracle.remaining <= 0:  # the budget ends inside this round: it queried fewer than it chose
+                break
             evaluate(i)
+            record["queried"] += 1
+        if fill:
+            record["random_fill"] = record["queried"]
