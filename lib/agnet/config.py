@@ -12,14 +12,9 @@ The authors pretrain on every cell of the space for many epochs; the default
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 
-from lib.benchmark import load_space
-from lib.spaces import NBGraphSpace, SearchSpace
-from lib.spaces.nbgraph import OPERATIONS as NBGRAPH_OPERATIONS
+from lib.latent.config import ModelConfig
 
 PASSES = {"nb201": 30, "nb101": 15}
 """Retraining passes over the queried cells per round (the authors' NB201 30, NB101 15; 30 elsewhere)."""
@@ -36,7 +31,7 @@ DEFAULT_CELLS = {"nb101": 50_000}
 
 
 @dataclass(frozen=True)
-class AGNetConfig:
+class AGNetConfig(ModelConfig):
     """Everything that determines a pretrained AG-Net generator.
 
     Attributes:
@@ -74,19 +69,6 @@ class AGNetConfig:
         if self.num_cells is not None and int(self.num_cells) < 2:
             raise ValueError(f"AGNetConfig.num_cells must be ≥ 2 or None, got {self.num_cells!r}")
 
-    def make_space(self) -> SearchSpace:
-        """The search space the generator builds cells of."""
-        if self.space == "nbgraph":
-            return NBGraphSpace(self.operations or NBGRAPH_OPERATIONS)
-        return load_space(self.space)
-
-    def identity(self) -> str:
-        """Canonical JSON of every field (the checkpoint's identity)."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True, default=list)
-
-    def config_hash(self) -> str:
-        """12 hex digits naming the checkpoint of this configuration."""
-        return hashlib.sha256(self.identity().encode()).hexdigest()[:12]
 
 
 def default_config(space: str, **overrides) -> AGNetConfig:

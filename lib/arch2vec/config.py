@@ -11,15 +11,13 @@ names the cached checkpoint, so a changed field trains a new model.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 
 from lib.published import arch2vec_table1
 from lib.benchmark import load_space
+from lib.latent.config import ModelConfig
 from lib.latent.encoders import ENCODERS
-from lib.spaces import NBGraphSpace, SearchSpace
-from lib.spaces.nbgraph import OPERATIONS as NBGRAPH_OPERATIONS
 
 
 PAPER_TABLE1 = {row.space: (row.reconstruction, row.validity, row.uniqueness)
@@ -28,7 +26,7 @@ PAPER_TABLE1 = {row.space: (row.reconstruction, row.validity, row.uniqueness)
 
 
 @dataclass(frozen=True)
-class Arch2VecConfig:
+class Arch2VecConfig(ModelConfig):
     """Everything that determines a pretrained arch2vec model.
 
     Attributes:
@@ -100,15 +98,6 @@ class Arch2VecConfig:
             return "arch2vec" if self.variational else "arch2vec w/o KL"
         return "VGAE" if self.variational else "GAE"
 
-    def make_space(self) -> SearchSpace:
-        """The search space the model encodes."""
-        if self.space == "nbgraph":
-            return NBGraphSpace(self.operations or NBGRAPH_OPERATIONS)
-        return load_space(self.space)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
     def identity(self) -> str:
         """Canonical JSON of the fields that define the model (the checkpoint's identity).
 
@@ -122,9 +111,6 @@ class Arch2VecConfig:
                 del values[name]
         return json.dumps(values, sort_keys=True, default=list)
 
-    def config_hash(self) -> str:
-        """12 hex digits naming the checkpoint of this configuration."""
-        return hashlib.sha256(self.identity().encode()).hexdigest()[:12]
 
 
 _LATER_FIELDS = {"ops_weight": 1.0, "adj_weight": 1.0}

@@ -16,13 +16,11 @@ run. The authors' schedule — 200 joint epochs from scratch, no warm start — 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 
 from lib.benchmark import load_space
-from lib.spaces import NBGraphSpace, SearchSpace
-from lib.spaces.nbgraph import OPERATIONS as NBGRAPH_OPERATIONS
+from lib.latent.config import ModelConfig, text_hash
 
 SCHEDULES = ("warm", "full")
 """``warm``: cached unsupervised warm start + short joint training per run; ``full``: the authors' 200 joint epochs."""
@@ -32,7 +30,7 @@ FULL_EPOCHS = 200
 
 
 @dataclass(frozen=True)
-class CRLSOConfig:
+class CRLSOConfig(ModelConfig):
     """Everything that determines CR-LSO's models in one space.
 
     Attributes:
@@ -85,12 +83,6 @@ class CRLSOConfig:
         if len(self.adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.adam_betas):
             raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
 
-    def make_space(self) -> SearchSpace:
-        """The search space the model encodes."""
-        if self.space == "nbgraph":
-            return NBGraphSpace(self.operations or NBGRAPH_OPERATIONS)
-        return load_space(self.space)
-
     def warm_identity(self) -> str:
         """Canonical JSON of the fields that define the cached warm start (not the joint schedule)."""
         values = dataclasses.asdict(self)
@@ -100,13 +92,6 @@ class CRLSOConfig:
             del values["num_cells"]
         return json.dumps(values, sort_keys=True, default=list)
 
-    def identity(self) -> str:
-        """Canonical JSON of every field."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True, default=list)
-
-    def config_hash(self) -> str:
-        """12 hex digits of :meth:`identity`."""
-        return hashlib.sha256(self.identity().encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -119,7 +104,7 @@ class WarmStart:
         return self.config.warm_identity()
 
     def config_hash(self) -> str:
-        return hashlib.sha256(self.identity().encode()).hexdigest()[:12]
+        return text_hash(self.identity())
 
 
 _SPACE_DEFAULTS = {

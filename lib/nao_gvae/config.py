@@ -11,17 +11,15 @@ why), one argument away from the paper's (``default_config(space, schedule="pape
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 
 from lib.benchmark import load_space
-from lib.spaces import NBGraphSpace, SearchSpace
-from lib.spaces.nbgraph import OPERATIONS as NBGRAPH_OPERATIONS
+from lib.latent.config import ModelConfig
+from lib.spaces import SearchSpace
 
 
 @dataclass(frozen=True)
-class NaoGvaeConfig:
+class NaoGvaeConfig(ModelConfig):
     """Everything that determines the unsupervised warm start of the joint model.
 
     Attributes:
@@ -70,22 +68,6 @@ class NaoGvaeConfig:
         if not 0 < self.plateau_factor < 1:
             raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
 
-    def make_space(self) -> SearchSpace:
-        """The search space the model encodes."""
-        if self.space == "nbgraph":
-            return NBGraphSpace(self.operations or NBGRAPH_OPERATIONS)
-        return load_space(self.space)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def identity(self) -> str:
-        """Canonical JSON of every field (the checkpoint's identity)."""
-        return json.dumps(self.to_dict(), sort_keys=True, default=list)
-
-    def config_hash(self) -> str:
-        """12 hex digits naming the checkpoint of this configuration."""
-        return hashlib.sha256(self.identity().encode()).hexdigest()[:12]
 
 
 SPACES = ("nb101", "nb201", "nbgraph", "darts")
