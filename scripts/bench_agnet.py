@@ -41,10 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         run = run_search(bench, "agnet", args.budget, seed, **hp)
         times.append(time.perf_counter() - start)
-        fb = run.metadata["fallbacks"]
+        fb = run.metadata["method_stats"]["totals"]
         print(f"seed {seed}: {times[-1]:.1f} s, best val {run.best_so_far('val_acc')[-1]:.2f}, "
-              f"invalid {fb.get('agnet_invalid')}, unmeasured {fb.get('agnet_unmeasured')}, "
-              f"random fill {fb.get('agnet_random_fill')}")
+              f"invalid {fb.get('invalid')}, unmeasured {fb.get('unmeasured')}, "
+              f"random fill {fb.get('random_fill')}")
     print(f"mean {np.mean(times):.1f} s per run of {args.budget} queries on {args.threads} threads")
     return 0
 

@@ -165,7 +165,9 @@ def test_spends_exactly_the_budget_and_never_sees_test_accuracy(patched, hp):
     first = run_search(bench, "agnet", 40, 0, **fast)
     assert len(first) == 40 == len(set(first.keys))
     assert first.metadata["model"]["digest"]
-    assert {"agnet_invalid", "agnet_unmeasured", "agnet_random_fill"} <= set(first.metadata["fallbacks"])
+    stats = first.metadata["method_stats"]
+    assert set(stats["totals"]) == {"invalid", "unmeasured", "random_fill"}
+    assert [r["queried"] for r in stats["rounds"]] == list(range(16, 40, 16))  # one entry per round, in order
     if hp:
         return
     table = bench.table.copy()

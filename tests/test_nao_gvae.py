@@ -186,6 +186,8 @@ def test_through_the_harness_spends_the_budget_and_beats_random(tiny_warm, monke
     for seed in range(3):
         run = run_search("nb201:cifar10", "nao_gvae", 50, seed, **hp)
         assert run.metadata["num_queried"] == 50
+        stats = run.metadata["method_stats"]  # the per-round counts travel with the run record
+        assert stats["totals"]["queried"] == sum(r["queried"] for r in stats["rounds"]) == 50 - 10
         best.append(max(r["val_acc"] for r in run.records))
         rand.append(max(r["val_acc"] for r in run_search("nb201:cifar10", "random", 50, seed).records))
     assert np.mean(best) > np.mean(rand), (best, rand)

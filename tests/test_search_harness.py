@@ -160,6 +160,30 @@ def test_a_run_records_the_torch_threads_it_searched_with(cora):
     assert run_search(cora, "random", 5, 0).metadata["torch_threads"] == torch.get_num_threads()
 
 
+def test_a_run_records_the_method_stats_it_reports(cora, temporary_method):
+    @temporary_method("_test_stats")
+    class Counting:
+        def search(self, oracle, rng):
+            self.asked = 0
+            while oracle.remaining:
+                oracle.query(oracle.sample_new(rng))
+                self.asked += 1
+
+        def run_stats(self):
+            return {"asked": self.asked, "rounds": [{"n": np.int64(1), "share": np.float32(0.5)}]}
+
+    assert run_search(cora, "_test_stats", 7, 0).metadata["method_stats"] == {"asked": 7, "rounds": [{"n": 1, "share": 0.5}]}
+    assert run_search(cora, "random", 5, 0).metadata["method_stats"] is None
+
+    @temporary_method("_test_bad_stats")
+    class Unserialisable(Counting):
+        def run_stats(self):
+            return {"cells": object()}
+
+    with pytest.raises(TypeError, match="_test_bad_stats.run_stats"):
+        run_search(cora, "_test_bad_stats", 3, 0)
+
+
 def test_same_seed_same_trajectory_other_seed_other(cora):
     a = run_search(cora, "local_search", 30, 5)
     b = run_search(cora, "local_search", 30, 5)

@@ -23,8 +23,9 @@ queried (on NB101 the generated cells outside the measured pool are dropped and
 counted, the fair 20k-pool protocol); the generator is pretrained for the
 affordable schedule of :data:`lib.agnet.config.DEFAULT_EPOCHS` (the full one is
 ``pretrain_epochs``); ranks count from 0, so the best cell weighs ``1/(0.01·N)``.
-Counts of generated cells the search could not use go into the run's
-``fallbacks`` (``agnet_invalid``, ``agnet_unmeasured``, ``agnet_random_fill``).
+Counts of generated cells the search could not use go into the run record's
+``method_stats`` (:meth:`AGNet.run_stats`: totals of invalid, unmeasured and
+random-fill cells, and one entry per round).
 """
 
 from __future__ import annotations
@@ -161,8 +162,7 @@ class AGNet:
                                                        pre.model.latent_dim, pre.model.embed.embedding_dim,
                                                        len(pre.model.grus)), outputs=outputs)  # fmt: skip
         model.generator.load_state_dict(pre.model.state_dict())
-        for key in ("agnet_invalid", "agnet_unmeasured", "agnet_random_fill"):
-            oracle.fallbacks.setdefault(key, 0)
+        self._totals = {"invalid": 0, "unmeasured": 0, "random_fill": 0}
         self.model = model
         cells, rows = [], []
 
@@ -191,8 +191,8 @@ class AGNet:
                 self.model = model
             found = generate_candidates(model.generator, space, wanted=self.num_candidates, seen=oracle.is_queried,
                                         measured=oracle.is_measured, seed=int(rng.integers(2**31 - 1)))  # fmt: skip
-            oracle.fallbacks["agnet_invalid"] += found.invalid
-            oracle.fallbacks["agnet_unmeasured"] += found.unmeasured
+            self._totals["invalid"] += found.invalid
+            self._totals["unmeasured"] += found.unmeasured
             take = min(self.batch_size, oracle.remaining)
             order = self._order(model, space, found, cost_name is not None, bound, rng)
             chosen = [found.cells[i] for i in order[:take]]
@@ -202,8 +202,14 @@ class AGNet:
             for cell in chosen:
                 query(cell)
             for _ in range(take - len(chosen)):  # the generator found too few new measured cells
-                oracle.fallbacks["agnet_random_fill"] += 1
+                self._totals["random_fill"] += 1
                 query(oracle.sample_new(rng))
+
+    def run_stats(self) -> dict:
+        """What the run record keeps (``metadata["method_stats"]``): totals of generated cells the search
+        could not use (invalid, outside the measured pool, rounds' random fill) and the per-round counts."""
+        rounds = [{k: v for k, v in r.items() if k != "candidate_cells"} for r in self.stats]
+        return {"totals": dict(getattr(self, "_totals", {})), "rounds": rounds}
 
     def _order(self, model, space, found, has_cost: bool, bound, rng) -> np.ndarray:
         """Candidates in the order they are queried: by the surrogate's ranking, or random without it."""

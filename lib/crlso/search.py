@@ -163,6 +163,11 @@ class CRLSO:
         self.counts: Counter = Counter()
         self.model = None
 
+    def run_stats(self) -> dict:
+        """What the run record keeps (``metadata["method_stats"]``): counts of decoded, invalid, known,
+        unmeasured / snapped decodings and random fallbacks over the run."""
+        return {"totals": {k: int(v) for k, v in sorted(self.counts.items())}}
+
     def search(self, oracle, rng: np.random.Generator) -> None:
         space, pool = oracle.space, oracle.pool()
         visited = np.zeros(len(pool), dtype=bool)

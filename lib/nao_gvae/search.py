@@ -156,6 +156,12 @@ class NaoGVAE:
         self.cmplx_weight = None if cmplx_weight is None else check_float("cmplx_weight", cmplx_weight, min=0.0)
         self.rounds: list[dict] = []
 
+    def run_stats(self) -> dict:
+        """What the run record keeps (``metadata["method_stats"]``): per round the invalid / known /
+        unmeasured / new decodings, widened steps, restarts, random fill and cells queried, and their totals."""
+        keys = ("invalid", "known", "unmeasured", "new", "widened", "restarts", "random_fill", "queried")
+        return {"totals": {k: int(sum(r[k] for r in self.rounds)) for k in keys}, "rounds": list(self.rounds)}
+
     @staticmethod
     def classify(cells, index: dict[str, int], queried: np.ndarray, space, counts: Counter, taken: list[int]) -> None:
         """Tallies decoded cells and appends the pool index of each new, measured, unqueried one to ``taken``."""

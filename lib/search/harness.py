@@ -102,6 +102,29 @@ def native_text(space: Any, cell: Cell) -> str:
     return json.dumps(native, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
 
 
+def _method_stats(instance: Any, method: str) -> dict[str, Any] | None:
+    """The method's own per-run diagnostics (``instance.run_stats()``, optional), checked to be JSON.
+
+    A method may define ``run_stats(self) -> dict`` to put what only it knows
+    into the run record (e.g. per-round counts of invalid or already-known
+    decodings); it is read after the search, so it can describe the whole run.
+    """
+    stats = getattr(instance, "run_stats", None)
+    if not callable(stats):
+        return None
+    value = stats()
+
+    def numpy_values(obj: Any) -> Any:  # numpy scalars and arrays become plain numbers and lists
+        if hasattr(obj, "tolist"):
+            return obj.tolist()
+        raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+    try:
+        return json.loads(json.dumps(value, default=numpy_values))
+    except TypeError as exc:
+        raise TypeError(f"{method}.run_stats() must return JSON-serialisable data: {exc}") from None
+
+
 def run_search(benchmark: Benchmark | str, method: str, budget: int, seed: int, **hyperparameters: Any) -> Trajectory:
     """Runs one search method under the study's protocol.
 
@@ -156,6 +179,7 @@ def run_search(benchmark: Benchmark | str, method: str, budget: int, seed: int, 
     except BudgetExhaustedError:
         exhausted = True
     total = time.perf_counter() - started
+    method_stats = _method_stats(instance, method)
     counted = oracle.budget_counters()["num_unique"]
     if counted > int(budget) or len(records) != counted:
         raise RuntimeError(f"{method} queried {counted} architectures on a budget of {budget} "
@@ -172,7 +196,7 @@ def run_search(benchmark: Benchmark | str, method: str, budget: int, seed: int, 
         "method_version": identity["method_version"], "table_digest": identity["table_digest"],
         "model": model, "anytime": bool(getattr(cls, "anytime", True)), "harness_version": HARNESS_VERSION,
         "num_queried": counted, "num_calls": oracle.num_calls, "fallbacks": dict(oracle.fallbacks),
-        "stopped_by_budget": exhausted or oracle.remaining == 0,
+        "method_stats": method_stats, "stopped_by_budget": exhausted or oracle.remaining == 0,
         "total_wall_time_s": total, "torch_threads": torch_threads,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "oracle": facts, "cost_bounds": bounds,
