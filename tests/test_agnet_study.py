@@ -1,0 +1,73 @@
+"""lib.agnet.study: notebook 05's study tables select the right stored runs and score them as the harness does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lib.benchmark import load_benchmark
+from lib.config import ParameterError
+from lib.search import run_search
+from lib.search.multiobjective import constrained_best, default_bounds, run_hypervolume
+from lib.search.store import ResultStore
+
+from lib.agnet.study import constrained_rows, joint_rows, parse_study_mo, single_objective_runs
+
+
+@pytest.fixture(scope="module")
+def cora():
+    return load_benchmark("nbgraph", "cora")
+
+
+@pytest.fixture(scope="module")
+def store(cora, tmp_path_factory):
+    store = ResultStore(tmp_path_factory.mktemp("runs"))
+    low, high = default_bounds(cora, "latency_ms")
+    for seed in range(2):
+        store.put(run_search(cora, "random", 40, seed))
+        store.put(run_search(cora, "evolution", 40, seed))
+        store.put(run_search(cora, "nsga2", 40, seed, objectives="val_acc,latency_ms"))
+        store.put(run_search(cora, "nsga2", 40, seed, objectives="val_acc,params_M"))
+        store.put(run_search(cora, "nsga2", 40, seed, constraint=f"latency_ms<={low}"))
+    return store
+
+
+def test_parse_study_mo_names_columns_and_rejects_unknown_devices():
+    assert parse_study_mo("nbgraph:cora=latency") == {("nbgraph", "cora"): ("latency_ms",)}
+    assert parse_study_mo("") == {}
+    with pytest.raises(ParameterError, match="latency columns are"):
+        parse_study_mo("nbgraph:cora=pixel3")
+    with pytest.raises(ValueError, match="BENCHMARK:DATASET=DEVICE"):
+        parse_study_mo("nbgraph:cora")
+
+
+def test_single_objective_runs_leave_out_joint_and_constrained_runs(store):
+    runs = single_objective_runs(store.load_all("nbgraph", "cora"))
+    assert sorted({t.metadata["method"] for t in runs}) == ["evolution", "random"] and len(runs) == 4
+
+
+def test_joint_rows_score_only_runs_on_those_objectives(store, cora):
+    rows, fronts = joint_rows(store, {("nbgraph", "cora"): ("latency_ms",)}, [20, 40])
+    assert set(rows["method"]) == {"random", "nsga2"}  # the params_M and constrained nsga2 runs are not scored here
+    assert len(rows) == 2 * 2 * 2  # methods x seeds x budgets
+    latency_runs = [t for t in store.load_all("nbgraph", "cora") if t.metadata["method"] == "nsga2"
+                    and t.metadata["hyperparameters"].get("objectives") == "val_acc,latency_ms"]
+    mine = rows[(rows["method"] == "nsga2") & (rows["budget"] == 40)].sort_values("seed")["hv_test"].to_numpy()
+    expected = [run_hypervolume(t, "val_acc,latency_ms", 40, benchmark=cora)
+                for t in sorted(latency_runs, key=lambda t: t.metadata["seed"])]  # fmt: skip
+    assert np.allclose(mine, expected)
+    truth, achieved = fronts[("nbgraph", "cora", "val_acc,latency_ms")]
+    assert set(achieved) == {"random", "nsga2"} and len(truth) > 1
+    assert truth["latency_ms"].is_monotonic_increasing
+
+
+def test_constrained_rows_score_a_run_only_against_its_own_bound(store, cora):
+    low, high = default_bounds(cora, "latency_ms")
+    rows = constrained_rows(store, {("nbgraph", "cora"): ("latency_ms",)}, [40])
+    assert set(rows["constraint"]) == {f"latency_ms<={low:g}"}  # no run was constrained to the other bound
+    assert set(rows["method"]) == {"random", "nsga2"} and len(rows) == 4
+    run = next(t for t in store.load_all("nbgraph", "cora") if t.metadata["hyperparameters"].get("constraint")
+               and t.metadata["seed"] == 1)  # fmt: skip
+    found = constrained_best(run, f"latency_ms<={low}", 40, benchmark=cora)
+    row = rows[(rows["method"] == "nsga2") & (rows["seed"] == 1)].iloc[0]
+    assert row["best"] == pytest.approx(found["best"]) and row["infeasible_share"] == pytest.approx(found["infeasible_share"])
