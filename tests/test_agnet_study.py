@@ -32,6 +32,18 @@ def store(cora, tmp_path_factory):
     return store
 
 
+def test_a_weighted_nao_run_counts_as_a_joint_run_on_its_complexity(cora):
+    from lib.agnet.study import as_joint
+    from lib.search.trajectory import Trajectory
+
+    base = run_search(cora, "random", 10, 0)
+    as_nao = lambda lam: Trajectory({**base.metadata, "method": "nao_gvae",  # noqa: E731
+                                     "hyperparameters": {"lam": lam, "complexity": "latency_ms"}}, base.records)
+    assert as_joint(as_nao(0.5)).metadata["hyperparameters"]["objectives"] == "val_acc,latency_ms"
+    assert "objectives" not in as_joint(as_nao(0.0)).metadata["hyperparameters"]  # λ = 0 is single-objective
+    assert as_joint(base) is base
+
+
 def test_parse_study_mo_names_columns_and_rejects_unknown_devices():
     assert parse_study_mo("nbgraph:cora=latency") == {("nbgraph", "cora"): ("latency_ms",)}
     assert parse_study_mo("") == {}

@@ -8,8 +8,8 @@ and scores them with :mod:`lib.search.report` and :mod:`lib.search.multiobjectiv
 * :func:`single_objective_runs` — runs searched on validation accuracy alone
   (neither ``objectives`` nor ``constraint`` set);
 * :func:`joint_rows` — hypervolume per (run, budget) of the joint runs
-  (``objectives=val_acc,COST``) and random search, with seed 0's achieved
-  fronts beside the table's true front;
+  (``objectives=val_acc,COST``; ``nao_gvae`` with a ``lam > 0`` on ``COST``)
+  and random search, with seed 0's achieved fronts beside the table's true front;
 * :func:`constrained_rows` — for the two default bounds per cost, the best
   feasible test accuracy and the share of infeasible queries of the runs
   constrained to exactly that bound, and of random search.
@@ -75,13 +75,30 @@ def parse_study_mo(spec: str) -> dict[tuple[str, str], tuple[str, ...]]:
 
 
 def single_objective_runs(runs: Iterable[Trajectory]) -> list[Trajectory]:
-    """The runs that searched on validation accuracy alone (no ``objectives``, no ``constraint``)."""
-    return [t for t in runs if not (t.metadata.get("hyperparameters") or {}).get("objectives")
-            and not (t.metadata.get("hyperparameters") or {}).get("constraint")]  # fmt: skip
+    """The runs that searched on validation accuracy alone (no ``objectives``, no ``constraint``, no NAO ``lam > 0``)."""
+    def hp(t: Trajectory) -> dict:
+        return as_joint(t).metadata.get("hyperparameters") or {}
+
+    return [t for t in runs if not hp(t).get("objectives") and not hp(t).get("constraint")]
 
 
 def _joint_label(meta: dict) -> str:
-    return run_label(meta, ignore=("objectives",))
+    return run_label(meta, ignore=("objectives", "complexity"))
+
+
+def as_joint(trajectory: Trajectory) -> Trajectory:
+    """A ``nao_gvae`` run with ``lam > 0`` as the joint search it is, on ``val_acc`` and its ``complexity`` column.
+
+    NAO trades predicted accuracy against predicted complexity with one weight ``lam`` instead of taking
+    ``objectives``; its queried cells are scored like every joint run's (their front's hypervolume). Other
+    runs are returned unchanged.
+    """
+    meta = trajectory.metadata
+    hp = meta.get("hyperparameters") or {}
+    if meta.get("method") != "nao_gvae" or not float(hp.get("lam") or 0) > 0 or hp.get("objectives"):
+        return trajectory
+    joint = {**meta, "hyperparameters": {**hp, "objectives": f"{VAL},{hp['complexity']}"}}
+    return Trajectory(joint, trajectory.records)
 
 
 def _front_points(truth, bench) -> pd.DataFrame:
@@ -93,7 +110,8 @@ def _front_points(truth, bench) -> pd.DataFrame:
 def joint_rows(store: ResultStore, spec: dict[tuple[str, str], Sequence[str]], budgets: Sequence[int]):
     """Hypervolume rows of the joint runs and random search, and seed 0's fronts, per benchmark and cost.
 
-    Constrained runs are left out even where their ``objectives`` match (NSGA-II's default ``"auto"`` does).
+    Constrained runs are left out even where their ``objectives`` match (NSGA-II's default ``"auto"`` does);
+    ``nao_gvae`` runs with ``lam > 0`` count for ``val_acc`` and their ``complexity`` (:func:`as_joint`).
 
     Returns:
         ``(rows, fronts)``: ``rows`` has the columns of
@@ -105,7 +123,8 @@ def joint_rows(store: ResultStore, spec: dict[tuple[str, str], Sequence[str]], b
     rows, fronts = [], {}
     for (name, dataset), costs in spec.items():
         bench = load_benchmark(name, dataset)
-        runs = [t for t in store.load_all(name, dataset) if not (t.metadata.get("hyperparameters") or {}).get("constraint")]
+        runs = [as_joint(t) for t in store.load_all(name, dataset)
+                if not (t.metadata.get("hyperparameters") or {}).get("constraint")]
         accuracy = TEST if bench.has_test else VAL
         for cost in costs:
             objectives = Objectives.parse(f"{VAL},{cost}").validate(bench)
