@@ -45,11 +45,12 @@ def test_a_weighted_nao_run_counts_as_a_joint_run_on_its_complexity(cora):
 
 
 def test_parse_study_mo_names_columns_and_rejects_unknown_devices():
-    assert parse_study_mo("nbgraph:cora=latency") == {("nbgraph", "cora"): ("latency_ms",)}
+    assert parse_study_mo("nbgraph:cora@latency") == {("nbgraph", "cora"): ("latency_ms",)}
+    assert parse_study_mo("nbgraph:cora=latency_ms") == {("nbgraph", "cora"): ("latency_ms",)}
     assert parse_study_mo("") == {}
     with pytest.raises(ParameterError, match="latency columns are"):
-        parse_study_mo("nbgraph:cora=pixel3")
-    with pytest.raises(ValueError, match="BENCHMARK:DATASET=DEVICE"):
+        parse_study_mo("nbgraph:cora@pixel3")
+    with pytest.raises(ValueError, match="BENCHMARK:DATASET@DEVICE"):
         parse_study_mo("nbgraph:cora")
 
 

@@ -3,7 +3,7 @@
 Nothing here searches: it selects stored runs (:class:`~lib.search.store.ResultStore`)
 and scores them with :mod:`lib.search.report` and :mod:`lib.search.multiobjective`.
 
-* :func:`parse_study_mo` — ``"nb201:cifar10=raspi4,pixel3;nbgraph:cora=latency"``
+* :func:`parse_study_mo` — ``"nb201:cifar10@raspi4,pixel3;nbgraph:cora@latency"``
   → the latency column of each named device, checked against the benchmark;
 * :func:`single_objective_runs` — runs searched on validation accuracy alone
   (neither ``objectives`` nor ``constraint`` set);
@@ -49,7 +49,10 @@ def device_column(bench, device: str) -> str:
 
 
 def parse_study_mo(spec: str) -> dict[tuple[str, str], tuple[str, ...]]:
-    """``"BENCH:DATASET=DEV,DEV;..."`` → ``{(bench, dataset): (latency column, ...)}`` (empty text: none).
+    """``"BENCH:DATASET@DEV,DEV;..."`` → ``{(bench, dataset): (latency column, ...)}`` (empty text: none).
+
+    ``@`` separates the benchmark from its devices (``=`` is accepted too, but a notebook parameter's
+    default cannot contain ``=``: papermill would not parse the line).
 
     A benchmark whose data is not on this machine is left out with a warning.
 
@@ -58,10 +61,10 @@ def parse_study_mo(spec: str) -> dict[tuple[str, str], tuple[str, ...]]:
     """
     out: dict[tuple[str, str], tuple[str, ...]] = {}
     for part in [p.strip() for p in str(spec).split(";") if p.strip()]:
-        where, _, devices = part.partition("=")
+        where, _, devices = part.replace("=", "@", 1).partition("@")
         names = [d.strip() for d in devices.split(",") if d.strip()]
         if not where.strip() or not names:
-            raise ValueError(f"{part!r}: write BENCHMARK:DATASET=DEVICE[,DEVICE], e.g. nb201:cifar10=pixel3,raspi4")
+            raise ValueError(f"{part!r}: write BENCHMARK:DATASET@DEVICE[,DEVICE], e.g. nb201:cifar10@pixel3,raspi4")
         pairs = parse_benchmarks(where.strip())
         if len(pairs) != 1:
             raise ValueError(f"{part!r}: name one benchmark and dataset before '='")
