@@ -23,6 +23,14 @@ queried (on NB101 the generated cells outside the measured pool are dropped and
 counted, the fair 20k-pool protocol); the generator is pretrained for the
 affordable schedule of :data:`lib.agnet.config.DEFAULT_EPOCHS` (the full one is
 ``pretrain_epochs``); ranks count from 0, so the best cell weighs ``1/(0.01·N)``.
+The authors' public scripts cannot run as published (repository jovitalukasik/AG-Net at
+c5cfc63: ``scripts/Search_NB201.sh`` calls ``python Search_Tabular.py`` at the
+repository root while the file is ``search/Search_Tabular.py``, and
+``Settings.py``'s ``FOLDER`` is the placeholder "include your path directory for
+this code here"); nothing of that is carried over: the method is re-expressed on
+this study's harness and data. Their NB201 script runs 10 trials from ``--seed 1``
+on ``cifar10_valid_converged``; the study's sweeps run 10 seeds on NB201's
+validation accuracy and report test accuracy.
 Counts of generated cells the search could not use go into the run record's
 ``method_stats`` (:meth:`AGNet.run_stats`: totals of invalid, unmeasured and
 random-fill cells, and one entry per round).
