@@ -26,6 +26,7 @@ from lib.latent.decode import PoolSnapper, decode_cells, edge_matrix, node_label
 from lib.latent.decoders import GraphDecoder
 from lib.latent.encoders import GCNLayer, GINLayer, GraphEncoder, symmetrize
 from lib.latent.predictors import DNGO, GaussianProcess, GINPredictor, MLPEnsemble
+from lib.latent.predictors_reference import ReferenceDNGO, ReferenceMLPEnsemble
 from lib.latent.train import CheckpointCache, Trained, fit, model_identity, state_digest, tensor_digest, train_cached
 from lib.latent.vae import GraphVAE, kl_divergence, reconstruction_loss, vae_loss
 from lib.paths import PROJECT_ROOT
@@ -364,6 +365,38 @@ def test_mlp_ensemble_members_train_as_if_alone():
     members = two.predict_members(x)
     assert members.shape == (2, 12)
     assert np.array_equal(mean, members.mean(0)) and np.array_equal(np.sqrt(var), members.std(0))
+
+
+@pytest.mark.parametrize("num_layers,hidden,batch_size,n", [(1, 128, 10, 37), (1, 9, 1, 5), (2, 17, 4, 23), (3, 6, 7, 30)])
+def test_dngo_is_bit_identical_to_the_code_before_the_speed_work(num_layers, hidden, batch_size, n):
+    # the in-place Adam and gradients must not change one bit of the fit or of the predictions (issue 13)
+    generator = np.random.default_rng(n)
+    x, y = generator.normal(size=(n, 5)), generator.normal(size=n)
+    pool = generator.normal(size=(3001, 5))  # pool-sized predictions: BLAS and SIMD paths of a real search
+    settings = dict(hidden=hidden, num_layers=num_layers, epochs=15, batch_size=batch_size)
+    fast = DNGO(**settings, rng=np.random.default_rng(3)).fit(x, y)
+    slow = ReferenceDNGO(**settings, rng=np.random.default_rng(3)).fit(x, y)
+    assert len(fast.params) == len(slow.params) == 2 * num_layers + 2
+    for a, b in zip(fast.params + [fast.m, fast.vecs, fast.inv], slow.params + [slow.m, slow.vecs, slow.inv]):
+        assert np.array_equal(a, b)
+    assert fast.beta == slow.beta
+    for a, b in zip(fast.predict(pool), slow.predict(pool)):
+        assert np.array_equal(a, b)
+    assert fast.rng.integers(2**62) == slow.rng.integers(2**62)  # the generator was consumed alike
+
+
+@pytest.mark.parametrize("foreach", [True, False], ids=["foreach_adam", "per_parameter_adam"])
+def test_mlp_ensemble_is_bit_identical_to_torch_adam(foreach):
+    # the direct foreach calls must give torch.optim.Adam's parameters bit for bit (issue 13)
+    generator = np.random.default_rng(1)
+    x = generator.integers(0, 3, size=(33, 19)).astype(np.float32)
+    y = generator.normal(size=33).astype(np.float32)
+    settings = dict(num_members=3, num_layers=4, layer_width=13, epochs=40, lr=0.01, seed=7)
+    fast = MLPEnsemble(**settings).fit(x, y)
+    slow = ReferenceMLPEnsemble(**settings, foreach=foreach).fit(x, y)
+    assert all(torch.equal(a, b) for a, b in zip(fast.params, slow.params))
+    assert np.array_equal(fast.predict_members(x), slow.predict_members(x))
+    assert not torch.equal(fast.params[0], MLPEnsemble(**{**settings, "epochs": 39}).fit(x, y).params[0])
 
 
 # --------------------------------------------------------------------------- acquisition

@@ -128,7 +128,7 @@ class Arch2VecBO:
         self.pretrain_epochs = pretrain_epochs
 
     def search(self, oracle, rng: np.random.Generator) -> None:
-        features = pool_embeddings(oracle, epochs=self.pretrain_epochs)
+        features = pool_embeddings(oracle, epochs=self.pretrain_epochs).astype(np.float64)  # once, not per fit
         pool = oracle.pool()
         name = oracle.space.name
         batch = self.batch_size or (1 if name == "nb201" else 5)
@@ -148,8 +148,8 @@ class Arch2VecBO:
         unit = accuracy_unit(observed)
         while oracle.remaining > 0 and not visited.all():
             accs = np.asarray(observed) / unit
-            model = DNGO(**self.dngo, rng=rng).fit(features[chosen].astype(np.float64), accs)
-            mean, var = model.predict(features.astype(np.float64))
+            model = DNGO(**self.dngo, rng=rng).fit(features[chosen], accs)
+            mean, var = model.predict(features)
             scale = var if self.ei_scale == "variance" else np.sqrt(var)
             best = target if self.ei == "fixed" else max(accs)
             score = log_expected_improvement(mean, scale, best)

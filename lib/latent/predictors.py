@@ -76,20 +76,8 @@ class DNGO:
         cuts = np.cumsum([0] + sizes)
         params = [flat[a:b].reshape(s) for a, b, s in zip(cuts[:-1], cuts[1:], shapes)]  # views into flat
         grad = np.empty_like(flat)
-        moment, square = np.zeros_like(flat), np.zeros_like(flat)
-        step, n = 0, len(xs)
-        for _ in range(self.epochs):
-            order = rng.permutation(n)
-            for i in range(0, n, self.batch_size):
-                idx = order[i : i + self.batch_size]
-                for g, a, b in zip(self._gradients(params, xs[idx], ys[idx]), cuts[:-1], cuts[1:]):
-                    grad[a:b] = g.ravel()
-                step += 1
-                moment *= 0.9
-                moment += 0.1 * grad
-                square *= 0.999
-                square += 0.001 * grad * grad
-                flat -= (self.lr / (1 - 0.9**step)) * moment / (np.sqrt(square / (1 - 0.999**step)) + 1e-8)
+        grads = [grad[a:b].reshape(s) for a, b, s in zip(cuts[:-1], cuts[1:], shapes)]  # views into grad
+        self._adam(flat, grad, grads, params, xs, ys, rng)
         self.params = params
         phi = self._basis(xs)
         # Every evaluation of the marginal likelihood reuses one eigendecomposition of ΦᵀΦ.
@@ -105,6 +93,61 @@ class DNGO:
         self.m = beta * vecs @ (inv * proj)
         self.beta = beta
         return self
+
+    def _adam(self, flat: np.ndarray, grad: np.ndarray, grads: list[np.ndarray], params: list[np.ndarray],
+              xs: np.ndarray, ys: np.ndarray, rng: np.random.Generator) -> None:  # fmt: skip
+        """Adam on mini-batches, in place on ``flat`` (``params`` are views of it, ``grads`` views of ``grad``).
+
+        pybnn's Adam with preallocated buffers, the two moments stacked so that
+        one call updates both: every floating-point operation, and their order,
+        is that of ``m ← 0.9m + 0.1g``, ``v ← 0.999v + (0.001g)g``,
+        ``flat −= (lr / (1 − 0.9ᵗ)) m / (√(v / (1 − 0.999ᵗ)) + 1e-8)``, so the
+        parameters are bit-identical to the plain expressions
+        (:class:`~lib.latent.predictors_reference.ReferenceDNGO`, tests/test_latent.py).
+        """
+        moments = np.zeros((2, len(flat)))  # rows: first moment m, second moment v
+        moment, square = moments
+        decay, weight = np.array([[0.9], [0.999]]), np.array([[0.1], [0.001]])
+        scratch, denom = np.empty_like(moments), np.empty_like(flat)
+        update = scratch[0]
+        multiply, add, divide, sqrt, gradients = np.multiply, np.add, np.divide, np.sqrt, self._gradients_into
+        step, n, batch, lr = 0, len(xs), self.batch_size, self.lr
+        for _ in range(self.epochs):
+            order = rng.permutation(n)
+            x_epoch, y_epoch = xs[order], ys[order]  # each batch below is a view holding the values of xs[idx]
+            for i in range(0, n, batch):
+                gradients(grads, params, x_epoch[i : i + batch], y_epoch[i : i + batch])
+                step += 1
+                multiply(moments, decay, out=moments)
+                multiply(grad, weight, out=scratch)
+                multiply(scratch[1], grad, out=scratch[1])
+                add(moments, scratch, out=moments)
+                divide(square, 1 - 0.999**step, out=denom)
+                sqrt(denom, out=denom)
+                add(denom, 1e-8, out=denom)
+                multiply(moment, lr / (1 - 0.9**step), out=update)
+                divide(update, denom, out=update)
+                np.subtract(flat, update, out=flat)
+
+    @staticmethod
+    def _gradients_into(grads: list[np.ndarray], params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> None:
+        """:meth:`_gradients` written into ``grads`` (views of one buffer), the same operations in the same order."""
+        matmul, reduce = np.matmul, np.add.reduce
+        activations = [x]
+        for w, b in zip(params[0:-2:2], params[1:-2:2]):
+            h = matmul(activations[-1], w)
+            np.add(h, b, out=h)
+            activations.append(np.tanh(h, out=h))
+        out = matmul(activations[-1], params[-2])
+        np.add(out, params[-1], out=out)
+        delta = 2 * (out[:, 0] - y)[:, None] / len(y)
+        for layer in range(len(params) // 2 - 1, -1, -1):
+            matmul(activations[layer].T, delta, out=grads[2 * layer])
+            reduce(delta, axis=0, out=grads[2 * layer + 1])
+            if layer:
+                delta = matmul(delta, params[2 * layer].T)
+                a = activations[layer]
+                delta *= 1 - a**2
 
     @staticmethod
     def _gradients(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
@@ -122,10 +165,16 @@ class DNGO:
         return grads
 
     def _basis(self, xs: np.ndarray) -> np.ndarray:
+        """``[tanh features of the last hidden layer, 1]`` for standardised inputs, one row per input."""
         h = xs
-        for w, b in zip(self.params[0:-2:2], self.params[1:-2:2]):
-            h = np.tanh(h @ w + b)
-        return np.hstack([h, np.ones((len(h), 1))])
+        layers = list(zip(self.params[0:-2:2], self.params[1:-2:2]))
+        phi = np.empty((len(xs), layers[-1][0].shape[1] + 1))
+        for k, (w, b) in enumerate(layers):
+            h = np.matmul(h, w)
+            np.add(h, b, out=h)
+            h = np.tanh(h, out=phi[:, :-1] if k == len(layers) - 1 else h)
+        phi[:, -1] = 1.0
+        return phi
 
     @staticmethod
     def _neg_log_marginal(log_params: np.ndarray, n: int, yy: float, lam: np.ndarray, proj: np.ndarray):
@@ -154,7 +203,7 @@ class DNGO:
         phi = self._basis((x - self.x_mean) / self.x_std)
         mean = phi @ self.m
         rotated = phi @ self.vecs
-        var = 1 / self.beta + (rotated * rotated) @ self.inv
+        var = 1 / self.beta + np.multiply(rotated, rotated, out=rotated) @ self.inv
         return mean * self.y_std + self.y_mean, var * self.y_std**2
 
 
@@ -201,14 +250,33 @@ class MLPEnsemble:
             self.params += [weight.requires_grad_(), bias.requires_grad_()]
         xt = torch.from_numpy(np.asarray(x, dtype=np.float32))
         yt = torch.from_numpy(np.asarray(y).astype(np.float32))
-        # foreach: the same arithmetic as the per-parameter loop, bit for bit (tests/test_search_trajectories.py)
-        optimiser = torch.optim.Adam(self.params, lr=self.lr, foreach=True)
-        for _ in range(self.epochs):
-            optimiser.zero_grad()
+        moments = [torch.zeros_like(p) for p in self.params]
+        squares = [torch.zeros_like(p) for p in self.params]
+        for step in range(1, self.epochs + 1):
             loss = (self._forward(xt) - yt).abs().mean(dim=1).sum()
-            loss.backward()
-            optimiser.step()
+            grads = list(torch.autograd.grad(loss, self.params))
+            with torch.no_grad():
+                self._adam_step(self.params, grads, moments, squares, step)
         return self
+
+    def _adam_step(self, params: list[torch.Tensor], grads: list[torch.Tensor], moments: list[torch.Tensor],
+                   squares: list[torch.Tensor], step: int) -> None:  # fmt: skip
+        """One step of ``torch.optim.Adam(params, lr, foreach=True)``, without the optimiser's bookkeeping.
+
+        The very calls of torch's ``_multi_tensor_adam`` (CPU, no weight decay,
+        no AMSGrad, not capturable), with the same scalars, so the parameters
+        are bit-identical to the optimiser's (and to its per-parameter loop):
+        :class:`~lib.latent.predictors_reference.ReferenceMLPEnsemble`, tests/test_latent.py.
+        """
+        beta1, beta2, count = 0.9, 0.999, len(params)
+        torch._foreach_lerp_(moments, grads, 1 - beta1)
+        torch._foreach_mul_(squares, beta2)
+        torch._foreach_addcmul_(squares, grads, grads, 1 - beta2)
+        correction1, correction2 = 1 - beta1 ** float(step), 1 - beta2 ** float(step)
+        denom = torch._foreach_sqrt(squares)
+        torch._foreach_div_(denom, [correction2**0.5] * count)
+        torch._foreach_add_(denom, 1e-8)
+        torch._foreach_addcdiv_(params, moments, denom, [(self.lr / correction1) * -1] * count)
 
     @torch.no_grad()
     def predict_members(self, x: np.ndarray) -> np.ndarray:
