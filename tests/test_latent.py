@@ -8,6 +8,7 @@ replaced, on the same state dict.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -367,9 +368,13 @@ def test_mlp_ensemble_members_train_as_if_alone():
     assert np.array_equal(mean, members.mean(0)) and np.array_equal(np.sqrt(var), members.std(0))
 
 
-@pytest.mark.parametrize("num_layers,hidden,batch_size,n", [(1, 128, 10, 37), (1, 9, 1, 5), (2, 17, 4, 23), (3, 6, 7, 30)])
-def test_dngo_is_bit_identical_to_the_code_before_the_speed_work(num_layers, hidden, batch_size, n):
-    # the in-place Adam and gradients must not change one bit of the fit or of the predictions (issue 13)
+@pytest.mark.parametrize("native", [True, False], ids=["c_kernel", "numpy"])
+@pytest.mark.parametrize("num_layers,hidden,batch_size,n", [(1, 128, 10, 37), (1, 128, 10, 31), (1, 9, 1, 5),
+                                                            (1, 16, 20, 8), (2, 17, 4, 23), (3, 6, 7, 30)])  # fmt: skip
+def test_dngo_is_bit_identical_to_the_code_before_the_speed_work(num_layers, hidden, batch_size, n, native, monkeypatch):
+    # neither the C kernel nor the in-place NumPy path may change one bit of the fit or the predictions (issue 13);
+    # n = 31 ends each epoch on a batch of one row, n = 8 < batch_size makes one batch per epoch
+    monkeypatch.setattr(DNGO, "native", native)
     generator = np.random.default_rng(n)
     x, y = generator.normal(size=(n, 5)), generator.normal(size=n)
     pool = generator.normal(size=(3001, 5))  # pool-sized predictions: BLAS and SIMD paths of a real search
@@ -383,6 +388,18 @@ def test_dngo_is_bit_identical_to_the_code_before_the_speed_work(num_layers, hid
     for a, b in zip(fast.predict(pool), slow.predict(pool)):
         assert np.array_equal(a, b)
     assert fast.rng.integers(2**62) == slow.rng.integers(2**62)  # the generator was consumed alike
+
+
+def test_dngo_c_kernel_builds_and_passes_its_own_check_where_a_compiler_exists():
+    import shutil
+
+    from lib.latent import dngo_kernel
+
+    if os.environ.get(dngo_kernel.ENV_VAR) == "0" or not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler here (or LATENT_NAS_NATIVE=0): DNGO trains with NumPy, to the same bits")
+    kernel = dngo_kernel.load()
+    assert kernel is not None, "the kernel did not build, or disagreed with NumPy (see the warning)"
+    assert dngo_kernel._agrees(kernel)
 
 
 @pytest.mark.parametrize("foreach", [True, False], ids=["foreach_adam", "per_parameter_adam"])
