@@ -269,35 +269,41 @@ class MLPEnsemble:
             weight = (torch.rand(members, fan_in, fan_out, generator=generator) * 2 - 1) * bound
             bias = (torch.rand(members, 1, fan_out, generator=generator) * 2 - 1) * bound
             self.params += [weight.requires_grad_(), bias.requires_grad_()]
+        # One flat parameter vector; each weight and bias is a leaf sharing its memory, so Adam is 7 calls in all.
+        flat = torch.cat([p.detach().reshape(-1) for p in self.params])
+        self.params = [part.view(p.shape).requires_grad_()
+                       for part, p in zip(flat.detach().split([p.numel() for p in self.params]), self.params)]  # fmt: skip
         xt = torch.from_numpy(np.asarray(x, dtype=np.float32))
         yt = torch.from_numpy(np.asarray(y).astype(np.float32))
-        moments = [torch.zeros_like(p) for p in self.params]
-        squares = [torch.zeros_like(p) for p in self.params]
+        moment, square = torch.zeros_like(flat), torch.zeros_like(flat)
         for step in range(1, self.epochs + 1):
             loss = (self._forward(xt) - yt).abs().mean(dim=1).sum()
-            grads = list(torch.autograd.grad(loss, self.params))
+            grad = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, self.params)])
             with torch.no_grad():
-                self._adam_step(self.params, grads, moments, squares, step)
+                self._adam_step(flat, grad, moment, square, step)
         return self
 
-    def _adam_step(self, params: list[torch.Tensor], grads: list[torch.Tensor], moments: list[torch.Tensor],
-                   squares: list[torch.Tensor], step: int) -> None:  # fmt: skip
-        """One step of ``torch.optim.Adam(params, lr, foreach=True)``, without the optimiser's bookkeeping.
+    def _adam_step(self, flat: torch.Tensor, grad: torch.Tensor, moment: torch.Tensor, square: torch.Tensor,
+                   step: int) -> None:  # fmt: skip
+        """One step of ``torch.optim.Adam(params, lr, foreach=True)`` on the flat parameter vector.
 
-        The very calls of torch's ``_multi_tensor_adam`` (CPU, no weight decay,
-        no AMSGrad, not capturable), with the same scalars, so the parameters
-        are bit-identical to the optimiser's (and to its per-parameter loop):
-        :class:`~lib.latent.predictors_reference.ReferenceMLPEnsemble`, tests/test_latent.py.
+        On CPU torch's ``_multi_tensor_adam`` (no weight decay, no AMSGrad, not
+        capturable) calls these very in-place operations with these scalars once
+        per parameter tensor; here each runs once over all of them. Elementwise,
+        that is the same arithmetic; what changes is only which elements torch
+        computes in its scalar remainder loop rather than its SIMD loop, and the
+        two agree bit for bit (tests/test_latent.py checks both, and the whole
+        fit against :class:`~lib.latent.predictors_reference.ReferenceMLPEnsemble`).
         """
-        beta1, beta2, count = 0.9, 0.999, len(params)
-        torch._foreach_lerp_(moments, grads, 1 - beta1)
-        torch._foreach_mul_(squares, beta2)
-        torch._foreach_addcmul_(squares, grads, grads, 1 - beta2)
+        beta1, beta2 = 0.9, 0.999
+        moment.lerp_(grad, 1 - beta1)
+        square.mul_(beta2)
+        square.addcmul_(grad, grad, value=1 - beta2)
         correction1, correction2 = 1 - beta1 ** float(step), 1 - beta2 ** float(step)
-        denom = torch._foreach_sqrt(squares)
-        torch._foreach_div_(denom, [correction2**0.5] * count)
-        torch._foreach_add_(denom, 1e-8)
-        torch._foreach_addcdiv_(params, moments, denom, [(self.lr / correction1) * -1] * count)
+        denom = square.sqrt()
+        denom.div_(correction2**0.5)
+        denom.add_(1e-8)
+        flat.addcdiv_(moment, denom, value=(self.lr / correction1) * -1)
 
     @torch.no_grad()
     def predict_members(self, x: np.ndarray) -> np.ndarray:
