@@ -21,7 +21,7 @@ from torch import nn
 
 from lib.cell import Cell
 from lib.encoding import adjacency_encoding, encode_dense
-from lib.latent.acquisition import (expected_improvement, log_expected_improvement, thompson_sample,
+from lib.latent.acquisition import (expected_improvement, log_expected_improvement, thompson_sample, top_indices,
                                     upper_confidence_bound)  # fmt: skip
 from lib.latent.decode import PoolSnapper, decode_cells, edge_matrix, node_labels
 from lib.latent.decoders import GraphDecoder
@@ -402,6 +402,25 @@ def test_dngo_c_kernel_builds_and_passes_its_own_check_where_a_compiler_exists()
     assert dngo_kernel._agrees(kernel)
 
 
+def test_torch_adam_operations_agree_between_their_simd_and_scalar_loops():
+    # MLPEnsemble runs Adam once over the flat parameter vector, torch's optimiser once per tensor: the same
+    # elementwise operations, but torch computes a tensor's last few elements in a scalar loop, so those must agree
+    generator = torch.Generator().manual_seed(0)
+    n = 4099
+    a, b, d = (torch.randn(n, generator=generator) for _ in range(3))
+    c = torch.rand(n, generator=generator) + 0.01
+    operations = [
+        lambda x, y, z, w: x.lerp_(y, 1 - 0.9),
+        lambda x, y, z, w: x.mul_(0.999).addcmul_(y, z, value=1 - 0.999),
+        lambda x, y, z, w: w.sqrt().div_(0.3**0.5).add_(1e-8),
+        lambda x, y, z, w: x.addcdiv_(y, w, value=-0.0123),
+    ]
+    for operation in operations:
+        whole = operation(*(t.clone() for t in (a, b, d, c)))
+        pieces = torch.cat([operation(*(t[i : i + 3].clone() for t in (a, b, d, c))) for i in range(0, n, 3)])
+        assert torch.equal(whole, pieces)
+
+
 @pytest.mark.parametrize("foreach", [True, False], ids=["foreach_adam", "per_parameter_adam"])
 def test_mlp_ensemble_is_bit_identical_to_torch_adam(foreach):
     # the direct foreach calls must give torch.optim.Adam's parameters bit for bit (issue 13)
@@ -417,6 +436,20 @@ def test_mlp_ensemble_is_bit_identical_to_torch_adam(foreach):
 
 
 # --------------------------------------------------------------------------- acquisition
+
+
+def test_top_indices_are_a_stable_argsort_of_the_negated_scores():
+    # arch2vec_bo picks its next cells with it: ties, infinities, NaN and signed zeros must rank as argsort ranks them
+    assert list(top_indices(np.array([1.0, 3.0, 3.0, -np.inf, 2.0]), 3)) == [1, 2, 4]
+    generator = np.random.default_rng(0)
+    for trial in range(600):
+        n = int(generator.integers(1, 40))
+        if trial % 2:
+            score = generator.choice([-np.inf, np.inf, np.nan, 0.0, -0.0, 1.0, 2.0, -1.0], size=n)
+        else:
+            score = np.round(generator.normal(size=n), 1)
+        for k in (0, 1, 2, 5, n, n + 3):
+            assert np.array_equal(top_indices(score, k), np.argsort(-score, kind="stable")[:k])
 
 
 def test_expected_improvement_by_hand_and_monotone():

@@ -37,7 +37,7 @@ from torch import nn
 from lib.arch2vec.train import config_for_space, embed_tensors, model_identity, pretrain, state_digest
 from lib.encoding import encode_dense
 from lib.errors import BudgetExhaustedError
-from lib.latent.acquisition import log_expected_improvement
+from lib.latent.acquisition import log_expected_improvement, top_indices
 from lib.latent.decode import PoolSnapper
 from lib.latent.predictors import DNGO
 from lib.search import register_method
@@ -154,7 +154,7 @@ class Arch2VecBO:
             best = target if self.ei == "fixed" else max(accs)
             score = log_expected_improvement(mean, scale, best)
             score[visited] = -np.inf
-            for i in np.argsort(-score, kind="stable")[: min(batch, oracle.remaining)]:
+            for i in top_indices(score, min(batch, oracle.remaining)):
                 if not visited[i]:
                     evaluate(int(i))
 
