@@ -36,6 +36,17 @@ def _generator(rng: np.random.Generator | int | None) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
+_WORKSPACE: dict[str, np.ndarray] = {}
+
+
+def _workspace(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A float64 scratch array of ``shape`` kept per process under ``name`` (reallocated when the shape changes)."""
+    array = _WORKSPACE.get(name)
+    if array is None or array.shape != shape:
+        array = _WORKSPACE[name] = np.empty(shape)
+    return array
+
+
 class DNGO:
     """Deep networks for global optimisation (Snoek et al., 2015), as in pybnn.
 
@@ -185,13 +196,18 @@ class DNGO:
                 delta = (delta @ w.T) * (1 - activations[layer] ** 2)
         return grads
 
-    def _basis(self, xs: np.ndarray) -> np.ndarray:
-        """``[tanh features of the last hidden layer, 1]`` for standardised inputs, one row per input."""
-        h = xs
+    def _basis(self, xs: np.ndarray, reuse: bool = False) -> np.ndarray:
+        """``[tanh features of the last hidden layer, 1]`` for standardised inputs, one row per input.
+
+        With ``reuse`` the arrays come from a per-process workspace and the
+        result is overwritten by the next such call (see :meth:`predict`).
+        """
         layers = list(zip(self.params[0:-2:2], self.params[1:-2:2]))
-        phi = np.empty((len(xs), layers[-1][0].shape[1] + 1))
+        shape = (len(xs), layers[-1][0].shape[1] + 1)
+        phi = _workspace("phi", shape) if reuse else np.empty(shape)
+        h = xs
         for k, (w, b) in enumerate(layers):
-            h = np.matmul(h, w)
+            h = np.matmul(h, w, out=_workspace(f"h{k}", (len(xs), w.shape[1]))) if reuse else np.matmul(h, w)
             np.add(h, b, out=h)
             h = np.tanh(h, out=phi[:, :-1] if k == len(layers) - 1 else h)
         phi[:, -1] = 1.0
@@ -221,9 +237,11 @@ class DNGO:
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predictive mean and variance in the units of ``y``."""
-        phi = self._basis((x - self.x_mean) / self.x_std)
+        # Pool-sized intermediate arrays are reused from call to call: no fresh pages for each prediction.
+        xs = np.subtract(x, self.x_mean, out=_workspace("xs", np.shape(x)))
+        phi = self._basis(np.divide(xs, self.x_std, out=xs), reuse=True)
         mean = phi @ self.m
-        rotated = phi @ self.vecs
+        rotated = np.matmul(phi, self.vecs, out=_workspace("rotated", (len(phi), self.vecs.shape[1])))
         var = 1 / self.beta + np.multiply(rotated, rotated, out=rotated) @ self.inv
         return mean * self.y_std + self.y_mean, var * self.y_std**2
 
