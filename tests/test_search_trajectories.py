@@ -51,3 +51,27 @@ def test_arch2vec_bo_queries_what_it_queried_before(seed):
     if state_digest(pretrain(config, progress=False).model) != record["model_digest"]:
         pytest.skip("the cached NB201 arch2vec model is not the one the keys were recorded with")
     assert list(run_search(bench, "arch2vec_bo", 40, seed).keys) == record["keys"][:40]
+
+
+def test_the_ab_benchmark_runs_old_and_new_code_paths_to_the_same_keys(capsys):
+    # scripts/bench_search_ab.py is what the README's speed-ups are measured with: its reference variants
+    # (the pre-speed-work predictors and search loop) must run and query exactly what the current code queries
+    import importlib.util
+
+    from lib.errors import DataMissingError
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "bench_search_ab.py"
+    spec = importlib.util.spec_from_file_location("bench_search_ab", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    with pytest.raises(SystemExit):
+        bench.main(["--methods", "random"])  # no reference code path for it: a clear usage error
+    try:
+        bench.main(["--methods", "arch2vec_bo,bananas", "--budget", "21", "--seeds", "1"])
+    except DataMissingError as exc:
+        pytest.skip(str(exc))
+    out = capsys.readouterr().out
+    assert "all queried keys identical: True" in out
+    assert out.count("every variant queried the same keys: True") == 2
+    for variant in ("arch2vec_bo  ref ", "arch2vec_bo  new ", "bananas      ref0", "bananas      ref ", "bananas      new "):
+        assert variant in out
