@@ -124,19 +124,20 @@ def _compile() -> Path | None:
 
 
 def _agrees(kernel: Kernel) -> bool:
-    """A small fit through the kernel gives exactly the NumPy path's parameters (batches of 10, 3 and 1 rows)."""
+    """Small fits through the kernel give exactly the NumPy path's parameters (batches of 10, 3 and 1 rows; small
+    and arch2vec-sized networks)."""
     from lib.latent.predictors import DNGO
 
     generator = np.random.default_rng(12345)
-    for n in (23, 21):
-        xs, ys = generator.normal(size=(n, 6)), generator.normal(size=n)
-        model = DNGO(hidden=9, num_layers=1, epochs=3, batch_size=10)
+    for n, inputs, hidden in ((23, 6, 9), (21, 16, 128)):
+        xs, ys = generator.normal(size=(n, inputs)), generator.normal(size=n)
+        model = DNGO(hidden=hidden, num_layers=1, epochs=3, batch_size=10)
         flats = []
         for native in (False, True):
-            flat = np.random.default_rng(7).uniform(-1, 1, 6 * 9 + 9 + 9 + 1)
+            flat = np.random.default_rng(7).uniform(-1, 1, inputs * hidden + 2 * hidden + 1)
             rng = np.random.default_rng(8)
             if native:
-                kernel.train(flat, xs, ys, 9, 3, 10, model.lr, rng)
+                kernel.train(flat, xs, ys, hidden, 3, 10, model.lr, rng)
             else:
                 model._adam_numpy(flat, xs, ys, rng)
             flats.append(flat)
