@@ -8,6 +8,7 @@ replaced, on the same state dict.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -20,12 +21,13 @@ from torch import nn
 
 from lib.cell import Cell
 from lib.encoding import adjacency_encoding, encode_dense
-from lib.latent.acquisition import (expected_improvement, log_expected_improvement, thompson_sample,
+from lib.latent.acquisition import (expected_improvement, log_expected_improvement, thompson_sample, top_indices,
                                     upper_confidence_bound)  # fmt: skip
 from lib.latent.decode import PoolSnapper, decode_cells, edge_matrix, node_labels
 from lib.latent.decoders import GraphDecoder
 from lib.latent.encoders import GCNLayer, GINLayer, GraphEncoder, symmetrize
 from lib.latent.predictors import DNGO, GaussianProcess, GINPredictor, MLPEnsemble
+from lib.latent.predictors_reference import ReferenceDNGO, ReferenceMLPEnsemble
 from lib.latent.train import CheckpointCache, Trained, fit, model_identity, state_digest, tensor_digest, train_cached
 from lib.latent.vae import GraphVAE, kl_divergence, reconstruction_loss, vae_loss
 from lib.paths import PROJECT_ROOT
@@ -366,7 +368,88 @@ def test_mlp_ensemble_members_train_as_if_alone():
     assert np.array_equal(mean, members.mean(0)) and np.array_equal(np.sqrt(var), members.std(0))
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["c_kernel", "numpy"])
+@pytest.mark.parametrize("num_layers,hidden,batch_size,n", [(1, 128, 10, 37), (1, 128, 10, 31), (1, 9, 1, 5),
+                                                            (1, 16, 20, 8), (2, 17, 4, 23), (3, 6, 7, 30)])  # fmt: skip
+def test_dngo_is_bit_identical_to_the_code_before_the_speed_work(num_layers, hidden, batch_size, n, native, monkeypatch):
+    # neither the C kernel nor the in-place NumPy path may change one bit of the fit or the predictions (issue 13);
+    # n = 31 ends each epoch on a batch of one row, n = 8 < batch_size makes one batch per epoch
+    monkeypatch.setattr(DNGO, "native", native)
+    generator = np.random.default_rng(n)
+    x, y = generator.normal(size=(n, 5)), generator.normal(size=n)
+    pool = generator.normal(size=(3001, 5))  # pool-sized predictions: BLAS and SIMD paths of a real search
+    settings = dict(hidden=hidden, num_layers=num_layers, epochs=15, batch_size=batch_size)
+    fast = DNGO(**settings, rng=np.random.default_rng(3)).fit(x, y)
+    slow = ReferenceDNGO(**settings, rng=np.random.default_rng(3)).fit(x, y)
+    assert len(fast.params) == len(slow.params) == 2 * num_layers + 2
+    for a, b in zip(fast.params + [fast.m, fast.vecs, fast.inv], slow.params + [slow.m, slow.vecs, slow.inv]):
+        assert np.array_equal(a, b)
+    assert fast.beta == slow.beta
+    for a, b in zip(fast.predict(pool), slow.predict(pool)):
+        assert np.array_equal(a, b)
+    assert fast.rng.integers(2**62) == slow.rng.integers(2**62)  # the generator was consumed alike
+
+
+def test_dngo_c_kernel_builds_and_passes_its_own_check_where_a_compiler_exists():
+    import shutil
+
+    from lib.latent import dngo_kernel
+
+    if os.environ.get(dngo_kernel.ENV_VAR) == "0" or not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler here (or LATENT_NAS_NATIVE=0): DNGO trains with NumPy, to the same bits")
+    kernel = dngo_kernel.load()
+    assert kernel is not None, "the kernel did not build, or disagreed with NumPy (see the warning)"
+    assert dngo_kernel._agrees(kernel)
+
+
+def test_torch_adam_operations_agree_between_their_simd_and_scalar_loops():
+    # MLPEnsemble runs Adam once over the flat parameter vector, torch's optimiser once per tensor: the same
+    # elementwise operations, but torch computes a tensor's last few elements in a scalar loop, so those must agree
+    generator = torch.Generator().manual_seed(0)
+    n = 4099
+    a, b, d = (torch.randn(n, generator=generator) for _ in range(3))
+    c = torch.rand(n, generator=generator) + 0.01
+    operations = [
+        lambda x, y, z, w: x.lerp_(y, 1 - 0.9),
+        lambda x, y, z, w: x.mul_(0.999).addcmul_(y, z, value=1 - 0.999),
+        lambda x, y, z, w: w.sqrt().div_(0.3**0.5).add_(1e-8),
+        lambda x, y, z, w: x.addcdiv_(y, w, value=-0.0123),
+    ]
+    for operation in operations:
+        whole = operation(*(t.clone() for t in (a, b, d, c)))
+        pieces = torch.cat([operation(*(t[i : i + 3].clone() for t in (a, b, d, c))) for i in range(0, n, 3)])
+        assert torch.equal(whole, pieces)
+
+
+@pytest.mark.parametrize("foreach", [True, False], ids=["foreach_adam", "per_parameter_adam"])
+def test_mlp_ensemble_is_bit_identical_to_torch_adam(foreach):
+    # the direct foreach calls must give torch.optim.Adam's parameters bit for bit (issue 13)
+    generator = np.random.default_rng(1)
+    x = generator.integers(0, 3, size=(33, 19)).astype(np.float32)
+    y = generator.normal(size=33).astype(np.float32)
+    settings = dict(num_members=3, num_layers=4, layer_width=13, epochs=40, lr=0.01, seed=7)
+    fast = MLPEnsemble(**settings).fit(x, y)
+    slow = ReferenceMLPEnsemble(**settings, foreach=foreach).fit(x, y)
+    assert all(torch.equal(a, b) for a, b in zip(fast.params, slow.params))
+    assert np.array_equal(fast.predict_members(x), slow.predict_members(x))
+    assert not torch.equal(fast.params[0], MLPEnsemble(**{**settings, "epochs": 39}).fit(x, y).params[0])
+
+
 # --------------------------------------------------------------------------- acquisition
+
+
+def test_top_indices_are_a_stable_argsort_of_the_negated_scores():
+    # arch2vec_bo picks its next cells with it: ties, infinities, NaN and signed zeros must rank as argsort ranks them
+    assert list(top_indices(np.array([1.0, 3.0, 3.0, -np.inf, 2.0]), 3)) == [1, 2, 4]
+    generator = np.random.default_rng(0)
+    for trial in range(600):
+        n = int(generator.integers(1, 40))
+        if trial % 2:
+            score = generator.choice([-np.inf, np.inf, np.nan, 0.0, -0.0, 1.0, 2.0, -1.0], size=n)
+        else:
+            score = np.round(generator.normal(size=n), 1)
+        for k in (0, 1, 2, 5, n, n + 3):
+            assert np.array_equal(top_indices(score, k), np.argsort(-score, kind="stable")[:k])
 
 
 def test_expected_improvement_by_hand_and_monotone():

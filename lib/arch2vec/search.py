@@ -37,7 +37,7 @@ from torch import nn
 from lib.arch2vec.train import config_for_space, embed_tensors, model_identity, pretrain, state_digest
 from lib.encoding import encode_dense
 from lib.errors import BudgetExhaustedError
-from lib.latent.acquisition import log_expected_improvement
+from lib.latent.acquisition import log_expected_improvement, top_indices
 from lib.latent.decode import PoolSnapper
 from lib.latent.predictors import DNGO
 from lib.search import register_method
@@ -128,7 +128,7 @@ class Arch2VecBO:
         self.pretrain_epochs = pretrain_epochs
 
     def search(self, oracle, rng: np.random.Generator) -> None:
-        features = pool_embeddings(oracle, epochs=self.pretrain_epochs)
+        features = pool_embeddings(oracle, epochs=self.pretrain_epochs).astype(np.float64)  # once, not per fit
         pool = oracle.pool()
         name = oracle.space.name
         batch = self.batch_size or (1 if name == "nb201" else 5)
@@ -148,13 +148,13 @@ class Arch2VecBO:
         unit = accuracy_unit(observed)
         while oracle.remaining > 0 and not visited.all():
             accs = np.asarray(observed) / unit
-            model = DNGO(**self.dngo, rng=rng).fit(features[chosen].astype(np.float64), accs)
-            mean, var = model.predict(features.astype(np.float64))
+            model = DNGO(**self.dngo, rng=rng).fit(features[chosen], accs)
+            mean, var = model.predict(features)
             scale = var if self.ei_scale == "variance" else np.sqrt(var)
             best = target if self.ei == "fixed" else max(accs)
             score = log_expected_improvement(mean, scale, best)
             score[visited] = -np.inf
-            for i in np.argsort(-score, kind="stable")[: min(batch, oracle.remaining)]:
+            for i in top_indices(score, min(batch, oracle.remaining)):
                 if not visited[i]:
                     evaluate(int(i))
 

@@ -3,6 +3,7 @@
 Each takes a predictor's ``(mean, variance)`` (or a scale, for EI, whose
 arch2vec form uses the variance where the textbook uses the standard
 deviation) and returns one score per candidate; higher is better.
+:func:`top_indices` picks the best few of a whole pool's scores.
 """
 
 from __future__ import annotations
@@ -61,3 +62,19 @@ def upper_confidence_bound(mean: np.ndarray, variance: np.ndarray, beta: float =
 def thompson_sample(mean: np.ndarray, variance: np.ndarray, rng: np.random.Generator, jitter: float = 1e-9) -> np.ndarray:
     """One independent Gaussian draw per candidate, ``N(mean, (√variance + jitter)²)`` (BANANAS' ITS)."""
     return rng.normal(mean, np.sqrt(variance) + jitter)
+
+
+def top_indices(score: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` highest scores' indices, best first, ties by index: ``np.argsort(-score, kind="stable")[:k]``.
+
+    The same indices in the same order (NaN last, as ``argsort`` puts it), but
+    only the scores at or above the ``k``-th best are sorted, not the whole pool.
+    """
+    negated = -np.asarray(score)
+    if k >= len(negated) or k < 1:
+        return np.argsort(negated, kind="stable")[: max(k, 0)]
+    kth = np.partition(negated, k - 1)[k - 1]
+    if np.isnan(kth):  # fewer than k numbers: argsort's NaN ordering decides
+        return np.argsort(negated, kind="stable")[:k]
+    candidates = np.flatnonzero(negated <= kth)  # in index order, so a stable sort keeps ties by index
+    return candidates[np.argsort(negated[candidates], kind="stable")][:k]
