@@ -230,8 +230,7 @@ class CRLSO:
         visited = np.zeros(len(pool), dtype=bool)
         chosen: list[int] = []
         observed: list[float] = []
-
-        costs: list[float] = []
+        costs: list[float] = []  # the constrained cost of each queried cell (constrained runs only)
 
         def evaluate(i: int) -> None:
             visited[i] = True
