@@ -3,7 +3,7 @@ the constrained variant against other methods under the same bound.
 
     python scripts/bench_crlso.py --benchmark nb201:cifar10 --budget 500 --seeds 0 --threads 2
     python scripts/bench_crlso.py --benchmark nb201:cifar10 --budget 100 --seeds 0,1,2 --threads 1 \\
-        --constraint latency_pixel3_ms<=6.6 --compare nsga2,random
+        --constraint latency_pixel3_ms<=6.6 --compare nsga2,random --hp warm_epochs=3 --hp joint_cells=3000
 
 Prints one JSON line per measurement (warm start, then each run with its best validation accuracy, the
 step counters and the code version); ``seconds`` is wall time, ``cpu_seconds`` the process's CPU time (the
@@ -38,11 +38,18 @@ def main() -> None:
     parser.add_argument("--schedule", default="warm", choices=["warm", "full"])
     parser.add_argument("--constraint", default="", help="COST<=BOUND: the constrained variant, e.g. latency_pixel3_ms<=6.6")
     parser.add_argument("--compare", default="", help="comma-separated methods run with the same constraint and seeds")
+    parser.add_argument("--hp", action="append", default=[], metavar="NAME=VALUE",
+                        help="a crlso hyper-parameter (JSON value), e.g. --hp warm_epochs=3 --hp joint_cells=3000")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     name, _, dataset = args.benchmark.partition(":")
     bench = load_benchmark(name, dataset or None)
     hp = {"step_sign": args.step_sign, "schedule": args.schedule}
+    for item in args.hp:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--hp expects NAME=VALUE, got {item!r}")
+        hp[key.strip()] = json.loads(value)
     if args.constraint:
         constraint = Constraint.parse(args.constraint).validate(bench)
         hp["constraint"] = f"{constraint.metric}<={constraint.bound!r}"  # the canonical form lib.sweep writes
