@@ -9,7 +9,10 @@
   ``MSE(1 − head(z), ŷ)`` over every pool cell with pseudo-labels ``ŷ``, from the
   warm start (or from scratch with the full schedule); :func:`fine_tune_head` —
   the head alone on queried cells, with input noise (each search round).
-* :func:`descend` — the search step on the head's gradient, ours or the public code's sign.
+* :func:`descend` — the search step on the head's gradient, ours or the public code's sign;
+* constrained search (``cost ≤ L``): :func:`build_cost_head` / :func:`fine_tune_cost_head` — a second
+  ICNN predicting a cell's standardised cost from ``z``, trained on the queried cells; :func:`project_below`
+  — subgradient projections onto its (convex) sublevel set ``{cost head ≤ L}``.
 
 Every training goes through :func:`lib.latent.train.fit`, inside
 :func:`~lib.latent.icnn.clamping` (the ICNN's ``W_l ≥ 0`` after every optimiser
@@ -28,7 +31,7 @@ from torch import nn
 from lib.crlso.config import CRLSOConfig, WarmStart
 from lib.latent.decode import decode_cells, edge_matrix, node_labels
 from lib.latent.gvae import PooledGraphVAE, graph_kl, gvae_loss
-from lib.latent.icnn import HEADS, adam_schedule, clamping
+from lib.latent.icnn import HEADS, ICNN, adam_schedule, clamping
 from lib.latent.train import CheckpointCache, Trained, fit, train_cached
 from lib.latent.vae import reconstruction_loss
 
@@ -148,24 +151,98 @@ def joint_train(config: CRLSOConfig, vae: PooledGraphVAE, ops, adj, target, *, h
                    progress=progress, desc="CR-LSO joint", device="cpu")  # fmt: skip
 
 
-def _head_loss(noise: float):
+def _head_loss(noise: float, complement: bool = True):
+    """MSE of ``1 − head(z)`` (``complement``: the error head against accuracies) or of ``head(z)`` against ``y``."""
+
     def loss(head, z, y):
         z = z + noise * torch.randn_like(z) if noise > 0 else z
-        mse = F.mse_loss(1.0 - head(z), y)
+        mse = F.mse_loss(1.0 - head(z) if complement else head(z), y)
         return mse, {}
 
     return loss
 
 
-def fine_tune_head(config: CRLSOConfig, head: nn.Module, z: torch.Tensor, y: torch.Tensor, *, epochs: int = 50,
-                   noise: float = 0.05, seed: int = 0) -> nn.Module:  # fmt: skip
-    """Trains ``head`` (in place) on queried latents ``z`` and their accuracies ``y``, input noise ``noise``."""
+def _fit_head(config: CRLSOConfig, head: nn.Module, z, y, *, epochs: int, noise: float, seed: int, lr: float,
+              complement: bool) -> nn.Module:  # fmt: skip
     y = torch.as_tensor(y, dtype=torch.float32)
     with clamping(head), adam_schedule(head, betas=config.adam_betas,
                                        total_steps=_steps(len(z), config.batch_size, epochs)):  # fmt: skip
-        fit(head, (z, y), _head_loss(noise), epochs=epochs, batch_size=config.batch_size, lr=config.lr,
+        fit(head, (z, y), _head_loss(noise, complement), epochs=epochs, batch_size=config.batch_size, lr=lr,
             grad_clip=config.grad_clip, seed=seed, device="cpu")  # fmt: skip
     return head
+
+
+def fine_tune_head(config: CRLSOConfig, head: nn.Module, z: torch.Tensor, y: torch.Tensor, *, epochs: int = 50,
+                   noise: float = 0.05, seed: int = 0) -> nn.Module:  # fmt: skip
+    """Trains ``head`` (in place) on queried latents ``z`` and their accuracies ``y``, input noise ``noise``."""
+    return _fit_head(config, head, z, y, epochs=epochs, noise=noise, seed=seed, lr=config.lr, complement=True)
+
+
+def build_cost_head(config: CRLSOConfig, seed: int = 0) -> ICNN:
+    """A fresh ICNN cost head of ``config``'s widths, initialised from ``seed`` (the global torch RNG is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ICNN(config.latent_dim, config.head_hidden, config.head_layers)
+
+
+def fine_tune_cost_head(config: CRLSOConfig, head: nn.Module, z: torch.Tensor, cost, *, epochs: int = 100,
+                        lr: float = 1e-3, noise: float = 0.05, seed: int = 0) -> nn.Module:  # fmt: skip
+    """Trains the cost head (in place, clamped convex) on queried latents ``z`` and their standardised costs.
+
+    The same loop as :func:`fine_tune_head` (the authors' Adam betas, cosine
+    rate, gradient clip, input noise) but regressing ``head(z)`` on ``cost``
+    directly and with its own rate: the head starts untrained, so the joint
+    model's 1e-4 would leave it near its initialisation.
+    """
+    return _fit_head(config, head, z, cost, epochs=epochs, noise=noise, seed=seed, lr=lr, complement=False)
+
+
+def project_below(head: nn.Module, z: torch.Tensor, bound: float, *, margin: float = 0.1,
+                  max_steps: int = 20) -> tuple[torch.Tensor, torch.Tensor, int]:  # fmt: skip
+    """Moves each row of ``z`` into ``{x : head(x) ≤ bound}`` by subgradient projections (Polyak 1969).
+
+    While ``head(z) > bound``: ``z ← z − (head(z) − (bound − margin)) ∇head(z) / ‖∇head(z)‖²``,
+    the exact Euclidean projection of ``z`` onto the half-space
+    ``{x : head(z) + ∇head(z)·(x − z) ≤ bound − margin}``. For a convex head
+    (:class:`~lib.latent.icnn.ICNN`) that half-space contains the whole
+    sublevel set ``{head ≤ bound − margin}`` (a convex function lies above its
+    tangents), so a step never overshoots the set, and the iterates reach
+    ``{head ≤ bound}`` in finitely many steps whenever ``{head ≤ bound − margin}``
+    is not empty. No step size to tune; deterministic. A zero gradient with
+    ``head(z) > bound`` means ``z`` minimises the convex head: the set is empty.
+
+    Args:
+        head: ``(B, d) → (B,)`` predicted (standardised) cost.
+        z: ``(B, d)`` points.
+        bound: The level to reach, in the head's units.
+        margin: Aim ``margin`` below ``bound`` (> 0 for finite termination).
+        max_steps: Projections per row at most.
+
+    Returns:
+        ``(z, feasible, steps)``: the moved points, a ``(B,)`` mask of rows with
+        ``head(z) ≤ bound``, and the projections taken (summed over rows).
+    """
+    z = z.detach().clone()
+    value, grad = _value_and_grad(head, z)
+    steps = 0
+    for _ in range(max_steps):
+        norm = (grad * grad).sum(-1)
+        movable = (value > bound) & (norm > 0)
+        if not movable.any():
+            break
+        scale = torch.where(movable, (value - (bound - margin)) / norm.clamp_min(1e-30), torch.zeros_like(value))
+        z = z - scale[:, None] * grad
+        steps += int(movable.sum())
+        value, grad = _value_and_grad(head, z)
+    return z, value <= bound, steps
+
+
+def _value_and_grad(head: nn.Module, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x = z.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        value = head(x)
+        (grad,) = torch.autograd.grad(value.sum(), x)
+    return value.detach(), grad
 
 
 def descend(head: nn.Module, z: torch.Tensor, eta: float | torch.Tensor, sign: str = "descent") -> torch.Tensor:
@@ -182,9 +259,8 @@ def descend(head: nn.Module, z: torch.Tensor, eta: float | torch.Tensor, sign: s
     """
     if sign not in STEP_SIGNS:
         raise ValueError(f"step_sign must be one of {STEP_SIGNS}, got {sign!r}")
-    z = z.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        (grad,) = torch.autograd.grad(head(z).sum(), z)
+    _, grad = _value_and_grad(head, z)
+    z = z.detach()
     eta = torch.as_tensor(eta, dtype=z.dtype).reshape(-1, 1) if torch.is_tensor(eta) else eta
     return (z - eta * grad if sign == "descent" else z + eta * grad).detach()
 

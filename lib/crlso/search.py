@@ -29,6 +29,22 @@ Differences from the authors' code, on purpose (see :data:`STEP_SIGNS` for the s
   counted and *snapped* to the nearest unqueried pool cell in latent space;
   after ``max_tries`` steps without a new cell the point is snapped too (counted
   as ``fallback``), so the search never stalls. :attr:`CRLSO.counts` holds the tallies.
+
+Constrained variant (``constraint="COST<=L"``, not in the paper; the same
+hyper-parameter as ``nsga2`` and ``agnet``, so ``lib.sweep --constraint`` and
+:func:`lib.search.multiobjective.constrained_table` treat its runs alike): a
+second ICNN predicts a cell's standardised cost from ``z``
+(:func:`~lib.crlso.model.build_cost_head`), fine-tuned each round on the
+queried cells, whose costs the query rows give. Because it is convex, the
+feasible region ``{z : cost(z) ≤ L}`` is a convex sublevel set and minimising
+the convex predicted error over it is a convex programme; the step is projected
+gradient descent: ``z ← z − η∇ICNN(z)``, then subgradient projections onto
+that set (:func:`~lib.crlso.model.project_below`: exact projections onto
+tangent half-spaces that contain it, no step size, deterministic). The start
+points are the best *feasible* queried cells by validation accuracy, then
+(when fewer than ``top_k`` are feasible) the least infeasible ones. Counted in
+``run_stats()``: constrained steps, projections, steps that ended predicted
+infeasible, infeasible start points and searched queries that were infeasible.
 """
 
 from __future__ import annotations
@@ -40,7 +56,8 @@ import torch
 
 from lib.arch2vec.search import accuracy_unit
 from lib.crlso.config import SCHEDULES, default_config
-from lib.crlso.model import STEP_SIGNS, decode, descend, fine_tune_head, joint_train, warm_start
+from lib.crlso.model import (STEP_SIGNS, build_cost_head, decode, descend, fine_tune_cost_head, fine_tune_head,
+                              joint_train, project_below, warm_start)
 from lib.encoding import encode_dense
 from lib.errors import BudgetExhaustedError
 from lib.latent.decode import PoolSnapper
@@ -48,6 +65,7 @@ from lib.latent.icnn import HEADS
 from lib.latent.predictors import GINPredictor
 from lib.latent.train import model_identity
 from lib.search import register_method
+from lib.search.multiobjective import Constraint, ObjectivesError
 
 STEP_NOISE = {"nb101": 0.05}
 """The authors' noise on the top cells' latents per space; 0.5 where not listed."""
@@ -116,6 +134,11 @@ class CRLSO:
         schedule: ``"warm"`` (cached warm start + short joint training) or ``"full"`` (200 joint epochs, no warm start).
         warm_epochs, joint_epochs, hidden_dim, latent_dim, head_hidden, lr: Overrides of the space's
             :class:`~lib.crlso.config.CRLSOConfig` (``None``: its value).
+        constraint: ``"COST<=L"`` in the benchmark's metric names (aliases such as ``lat_pixel3`` work):
+            constrained search (module docstring); empty: none.
+        cost_epochs: Cost-head training epochs per round (100). cost_lr: Its learning rate (1e-3).
+        max_projections: Subgradient projections per step at most (20).
+        projection_margin: How far below ``L`` the projections aim, in standard deviations of the queried costs (0.1).
     """
 
     version = 1
@@ -131,15 +154,37 @@ class CRLSO:
 
     @classmethod
     def prepare(cls, benchmark, **hyperparameters) -> dict:
-        """Trains or loads the space's warm start; its identity enters the run's identity."""
+        """Checks the constraint against the benchmark's costs, then trains or loads the space's warm start
+        (its identity enters the run's identity)."""
+        constraint = cls.parse_constraint(hyperparameters.get("constraint", ""))
+        if constraint is not None:
+            try:
+                constraint.validate(benchmark)
+            except ObjectivesError as exc:
+                raise ObjectivesError(f"crlso constraint {hyperparameters['constraint']!r}: {exc}") from None
         return model_identity(warm_start(cls.config(benchmark.space.name, **hyperparameters)))
+
+    @staticmethod
+    def parse_constraint(spec) -> Constraint | None:
+        """``"COST<=L"`` → :class:`~lib.search.multiobjective.Constraint`; empty → ``None``.
+
+        Raises:
+            ObjectivesError: Not of that form (a :class:`ValueError`; the message shows the expected form).
+        """
+        if spec is None or not str(spec).strip():
+            return None
+        try:
+            return Constraint.parse(str(spec))
+        except ObjectivesError as exc:
+            raise ObjectivesError(f"crlso: {exc}") from None
 
     def __init__(self, init_size: int = 50, top_k: int = 10, step_noise: float | None = None, eta: float = 0.2,
                  eta_growth: float = 0.2, max_tries: int = 20, step_sign: str = "descent", head: str = "icnn",
                  finetune_epochs: int = 50, finetune_noise: float = 0.05, labeller_epochs: int = 200,
                  joint_cells: int | None = None, schedule: str = "warm", warm_epochs: int | None = None, joint_epochs: int | None = None,
                  hidden_dim: int | None = None, latent_dim: int | None = None, head_hidden: int | None = None,
-                 lr: float | None = None):  # fmt: skip
+                 lr: float | None = None, constraint: str = "", cost_epochs: int = 100, cost_lr: float = 1e-3,
+                 max_projections: int = 20, projection_margin: float = 0.1):  # fmt: skip
         if step_sign not in STEP_SIGNS:
             raise ValueError(f"step_sign must be one of {STEP_SIGNS}, got {step_sign!r}")
         if head not in HEADS:
@@ -160,12 +205,24 @@ class CRLSO:
         self.joint_cells = None if joint_cells is None else int(joint_cells)
         self.overrides = dict(schedule=schedule, warm_epochs=warm_epochs, joint_epochs=joint_epochs,
                               hidden_dim=hidden_dim, latent_dim=latent_dim, head_hidden=head_hidden, lr=lr)  # fmt: skip
+        self.constraint = self.parse_constraint(constraint)
+        if int(cost_epochs) < 1 or int(max_projections) < 1:
+            raise ValueError(f"cost_epochs and max_projections must be at least 1, got {cost_epochs}, {max_projections}")
+        if not float(cost_lr) > 0 or not float(projection_margin) > 0:
+            raise ValueError(f"cost_lr and projection_margin must be positive, got {cost_lr}, {projection_margin}")
+        self.cost_epochs, self.cost_lr = int(cost_epochs), float(cost_lr)
+        self.max_projections, self.projection_margin = int(max_projections), float(projection_margin)
         self.counts: Counter = Counter()
         self.model = None
+        self.cost_head = None
 
     def run_stats(self) -> dict:
         """What the run record keeps (``metadata["method_stats"]``): counts of decoded, invalid, known,
-        unmeasured / snapped decodings and random fallbacks over the run."""
+        unmeasured / snapped decodings and random fallbacks over the run; with a constraint also
+        ``constrained_steps`` (steps taken), ``projections`` (subgradient projections in them),
+        ``infeasible_steps`` (steps whose point the cost head still predicted above the bound),
+        ``infeasible_starts`` (start points that were infeasible queried cells, for want of feasible ones)
+        and ``infeasible_queries`` (cells queried after the initial sample whose cost was above the bound)."""
         return {"totals": {k: int(v) for k, v in sorted(self.counts.items())}}
 
     def search(self, oracle, rng: np.random.Generator) -> None:
@@ -173,11 +230,17 @@ class CRLSO:
         visited = np.zeros(len(pool), dtype=bool)
         chosen: list[int] = []
         observed: list[float] = []
+        costs: list[float] = []  # the constrained cost of each queried cell (constrained runs only)
 
         def evaluate(i: int) -> None:
             visited[i] = True
-            observed.append(oracle.query(pool[i])["val_acc"])
+            row = oracle.query(pool[i])
+            observed.append(row["val_acc"])
             chosen.append(i)
+            if self.constraint is not None:
+                costs.append(self._cost(row, oracle, check=not costs))
+                if len(chosen) > self.init_size and not costs[-1] <= self.constraint.bound:
+                    self.counts["infeasible_queries"] += 1
 
         for i in rng.permutation(len(pool))[: min(self.init_size, oracle.remaining)]:
             evaluate(int(i))
@@ -200,29 +263,71 @@ class CRLSO:
         snapper = _Snapper(space, pool, latents, oracle.pool_digest())
         noise = self.step_noise if self.step_noise is not None else STEP_NOISE.get(space.name, 0.5)
         generator = torch.Generator().manual_seed(seed)
+        if self.constraint is not None:
+            self.cost_head = build_cost_head(config, seed)
         round_ = 0
         while oracle.remaining > 0 and not visited.all():
             round_ += 1
             y = np.asarray(observed) / unit
             head = fine_tune_head(config, self.model.head, latents[chosen], y, epochs=self.finetune_epochs,
                                   noise=self.finetune_noise, seed=seed + round_)  # fmt: skip
-            top = np.argsort(-y, kind="stable")[: self.top_k]
+            if self.constraint is None:
+                top = np.argsort(-y, kind="stable")[: self.top_k]
+                level = None
+            else:
+                top = self.feasible_first(y, np.asarray(costs))[: self.top_k]
+                self.counts["infeasible_starts"] += int((~self.constraint.feasible(np.asarray(costs)[top])).sum())
+                level = self._fit_cost(config, latents[chosen], np.asarray(costs), seed + round_)
             starts = latents[np.asarray(chosen)[top]]
             starts = starts + noise * torch.randn(starts.shape, generator=generator)
             for z in starts:
                 if oracle.remaining <= 0 or visited.all():
                     return
-                i = self.step(head, z[None], snapper, visited)
+                i = self.step(head, z[None], snapper, visited, level)
                 try:
                     evaluate(i)
                 except BudgetExhaustedError:
                     return
 
-    def step(self, head, z: torch.Tensor, snapper: PoolSnapper, visited: np.ndarray) -> int:
-        """Pool index of the new cell one start point leads to (η grows while the decoding is known or invalid)."""
+    def feasible_first(self, accuracy: np.ndarray, cost: np.ndarray) -> np.ndarray:
+        """Queried cells in the order they are stepped from: feasible ones by accuracy (best first), then the
+        infeasible ones by how far their cost is above the bound (NaN last); stable on ties."""
+        feasible = self.constraint.feasible(cost)
+        excess = np.nan_to_num(np.asarray(cost, dtype=float) - self.constraint.bound, nan=np.inf)
+        return np.lexsort((np.where(feasible, -np.asarray(accuracy, dtype=float), excess), ~feasible))
+
+    def _cost(self, row: dict, oracle, check: bool) -> float:
+        """The constrained cost of a query row (``check``: first check that the row has that metric)."""
+        if check:
+            metrics = [k for k, v in row.items() if k != "key" and isinstance(v, (int, float))]
+            try:
+                self.constraint.validate(metrics)
+            except ObjectivesError as exc:
+                where = f"{getattr(oracle, 'benchmark_name', 'the oracle')}/{getattr(oracle, 'dataset', '')}"
+                raise ObjectivesError(f"crlso on {where}: constraint {self.constraint}: {exc}") from None
+        value = row.get(self.constraint.metric)
+        return np.nan if value is None else float(value)
+
+    def _fit_cost(self, config, z: torch.Tensor, cost: np.ndarray, seed: int) -> float:
+        """Fine-tunes the cost head on the queried cells' standardised costs; returns the bound in those units."""
+        known = np.isfinite(cost)
+        filled = np.where(known, cost, np.max(cost[known]) if known.any() else 0.0)  # unmeasured: the worst seen
+        mean, std = float(filled.mean()), float(filled.std())
+        std = std if std > 0 else 1.0
+        fine_tune_cost_head(config, self.cost_head, z, (filled - mean) / std, epochs=self.cost_epochs,
+                            lr=self.cost_lr, noise=self.finetune_noise, seed=seed)  # fmt: skip
+        return (self.constraint.bound - mean) / std
+
+    def step(self, head, z: torch.Tensor, snapper: PoolSnapper, visited: np.ndarray, level: float | None = None) -> int:
+        """Pool index of the new cell one start point leads to (η grows while the decoding is known or invalid).
+
+        With ``level`` (the bound in the cost head's units) each step is projected onto ``{cost head ≤ level}``.
+        """
         eta = self.eta
         for _ in range(self.max_tries):
             moved = descend(head, z, eta, self.step_sign)
+            if level is not None:
+                moved = self.project(moved, level)
             cell = decode(snapper.space, self.model.vae, moved)[0]
             if cell is None:
                 self.counts["invalid"] += 1
@@ -239,3 +344,12 @@ class CRLSO:
             eta += self.eta_growth
         self.counts["fallback"] += 1
         return snapper.nearest(moved, exclude=visited)
+
+    def project(self, z: torch.Tensor, level: float) -> torch.Tensor:
+        """``z`` moved into the cost head's sublevel set ``{cost ≤ level}`` (:func:`~lib.crlso.model.project_below`), counted."""
+        moved, feasible, steps = project_below(self.cost_head, z, level, margin=self.projection_margin,
+                                               max_steps=self.max_projections)  # fmt: skip
+        self.counts["constrained_steps"] += len(z)
+        self.counts["projections"] += steps
+        self.counts["infeasible_steps"] += int((~feasible).sum())
+        return moved
