@@ -1,0 +1,88 @@
+"""Concurrent processes and the shared checkpoint cache (test workers, a sweep beside a notebook)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from lib.paths import PROJECT_ROOT, file_lock
+
+_TRAINER = r"""
+import os, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import torch
+from torch import nn
+from lib.latent.train import CheckpointCache, train_cached
+
+folder = Path(sys.argv[2])
+(folder / f"ready-{os.getpid()}").touch()
+deadline = time.time() + 120
+while len(list(folder.glob("ready-*"))) < 2 and time.time() < deadline:  # both processes start together
+    time.sleep(0.01)
+
+
+class Config:
+    def identity(self):
+        return "toy-lock"
+
+    def config_hash(self):
+        return "lock1"
+
+
+def train(x, device):
+    with open(folder / "trained.log", "a") as log:
+        log.write(f"{os.getpid()}\n")
+    time.sleep(2.0)  # long enough for the other process to look up the cache meanwhile
+    torch.manual_seed(0)
+    return nn.Linear(3, 2), [{"loss": 1.0}]
+
+
+done = train_cached(CheckpointCache("toy"), Config(), name="toy", build=lambda: nn.Linear(3, 2), train=train,
+                    load_data=lambda: (torch.zeros(1),), device="cpu")
+print(done.from_cache, float(done.model.weight.sum()))
+"""
+
+
+def test_two_processes_asking_for_one_missing_checkpoint_train_it_once(tmp_path):
+    script = tmp_path / "trainer.py"
+    script.write_text(_TRAINER)
+    env = dict(os.environ, LATENT_NAS_DATA=str(tmp_path / "data"), OMP_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, str(script), str(PROJECT_ROOT), str(tmp_path)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    trained = (tmp_path / "trained.log").read_text().split()
+    assert len(trained) == 1, f"both processes trained the model: {trained}"
+    results = sorted(out.split()[0] for out, _ in outs)
+    assert results == ["False", "True"]  # one trained and saved it, the other waited and loaded that file
+    assert len({out.split()[1] for out, _ in outs}) == 1  # the same weights
+    assert (tmp_path / "data" / "cache" / "toy" / "toy-lock1.pt").exists()
+
+
+_HOLDER = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from lib.paths import file_lock
+with file_lock(sys.argv[2]):
+    print("held", flush=True)
+    time.sleep(1.5)
+"""
+
+
+def test_file_lock_makes_a_second_process_wait(tmp_path):
+    guarded = tmp_path / "sub" / "model.pt"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(PROJECT_ROOT), str(guarded)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert holder.stdout.readline().strip() == "held"
+    start = time.monotonic()
+    with file_lock(guarded) as lock:
+        waited = time.monotonic() - start
+        assert lock == guarded.with_name(".model.pt.lock") and lock.exists()
+    holder.wait(timeout=60)
+    assert waited > 0.5, f"got the lock after {waited:.2f} s while another process held it"
+    assert not guarded.exists()  # the lock guards the file; it does not create it
+    with file_lock(guarded):  # released: taken again at once
+        pass
