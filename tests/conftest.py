@@ -1,8 +1,33 @@
-"""Shared fixtures; tests needing ../shared/data skip with a reason when it is absent."""
+"""Shared fixtures; tests needing ../shared/data skip with a reason when it is absent.
+
+Under pytest-xdist (``make test`` runs ``pytest -n 2``) each worker runs torch
+on ONE thread, so two workers share two cores instead of oversubscribing them:
+``OMP_NUM_THREADS=1`` is set before torch is imported (notebook kernels and
+scripts that tests start inherit it) and ``torch.set_num_threads(1)`` at
+configure time. Code that fixes its own thread count (pretraining through
+``lib.latent.train.train_cached``, ``lib.threads.torch_threads``) is unaffected,
+so cached models are the same models under xdist and without it.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+"""``gw0``, ``gw1``… in a pytest-xdist worker, else ``None``."""
+
+if XDIST_WORKER:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
+
+
+def pytest_configure(config):
+    if XDIST_WORKER:
+        import torch
+
+        torch.set_num_threads(1)
 
 from lib.paths import find_data_file
 

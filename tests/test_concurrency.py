@@ -1,4 +1,4 @@
-"""Concurrent processes and the shared checkpoint cache (test workers, a sweep beside a notebook)."""
+"""Concurrent processes: the shared checkpoint cache (test workers, a sweep beside a notebook), xdist workers' threads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from lib.paths import PROJECT_ROOT, file_lock
+from tests.conftest import XDIST_WORKER
 
 _TRAINER = r"""
 import os, sys, time
@@ -86,3 +89,14 @@ def test_file_lock_makes_a_second_process_wait(tmp_path):
     assert not guarded.exists()  # the lock guards the file; it does not create it
     with file_lock(guarded):  # released: taken again at once
         pass
+
+
+def test_an_xdist_worker_runs_torch_on_one_thread():
+    if not XDIST_WORKER:
+        pytest.skip("checks the pytest-xdist workers' setting (make test runs pytest -n 2)")
+    import torch
+
+    assert torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+    child = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert child.stdout.split() == ["1"], child.stderr  # what a test's notebook kernel or script inherits
