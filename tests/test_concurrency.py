@@ -100,3 +100,40 @@ def test_an_xdist_worker_runs_torch_on_one_thread():
     child = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
                            capture_output=True, text=True, timeout=300)  # fmt: skip
     assert child.stdout.split() == ["1"], child.stderr  # what a test's notebook kernel or script inherits
+
+
+_RECORDING_TEST = '''
+import os
+import pytest
+
+@pytest.mark.parametrize("i", range(6))
+def test_unit(i):
+    with open(os.environ["WHERE_LOG"], "a") as log:
+        log.write(f"{__name__} {i} {os.environ['PYTEST_XDIST_WORKER']}\\n")
+'''
+
+
+def test_loadgroup_keeps_a_shared_fixture_module_on_one_worker(tmp_path):
+    """``make test``'s ``--dist loadgroup`` runs each module of ``SHARED_FIXTURE_MODULES`` on one worker only."""
+    pytest.importorskip("xdist")
+    from tests.conftest import SHARED_FIXTURE_MODULES
+
+    grouped = sorted(SHARED_FIXTURE_MODULES)[0]  # e.g. tests/test_agnet.py
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "conftest.py").write_text((PROJECT_ROOT / "tests" / "conftest.py").read_text())
+    (tmp_path / grouped).write_text(_RECORDING_TEST)
+    (tmp_path / "tests" / "test_free.py").write_text(_RECORDING_TEST)
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\ntestpaths = ["tests"]\n')
+    log = tmp_path / "where.log"
+    env = dict(os.environ, WHERE_LOG=str(log), PYTHONPATH=os.pathsep.join([str(PROJECT_ROOT), *sys.path]))
+    for dist in ("loadgroup", "load"):
+        log.write_text("")
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", dist],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+        rows = [line.split() for line in log.read_text().splitlines()]
+        assert len(rows) == 12
+        module = grouped.split("/")[-1].removesuffix(".py")
+        on = {w for m, _, w in rows if m == module}
+        # without the group xdist hands out the module's tests one by one, to both workers: the check can fail
+        assert len(on) == (1 if dist == "loadgroup" else 2), (dist, rows)
