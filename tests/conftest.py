@@ -1,12 +1,14 @@
 """Shared fixtures; tests needing ../shared/data skip with a reason when it is absent.
 
-Under pytest-xdist (``make test`` runs ``pytest -n 2``) each worker runs torch
-on ONE thread, so two workers share two cores instead of oversubscribing them:
-``OMP_NUM_THREADS=1`` is set before torch is imported (notebook kernels and
-scripts that tests start inherit it) and ``torch.set_num_threads(1)`` at
-configure time. Code that fixes its own thread count (pretraining through
-``lib.latent.train.train_cached``, ``lib.threads.torch_threads``) is unaffected,
-so cached models are the same models under xdist and without it. Tests that
+Under pytest-xdist (``make test`` runs ``pytest -n 2 --dist loadgroup``) each
+worker runs torch on ONE thread, so two workers share two cores instead of
+oversubscribing them: ``OMP_NUM_THREADS=1`` is set before torch is imported
+(notebook kernels and scripts that tests start inherit it) and
+``torch.set_num_threads(1)`` at configure time. Code that fixes its own thread
+count (pretraining through ``lib.latent.train.train_cached``, 2 threads;
+``lib.threads.torch_threads``) is unaffected, so cached models are the same
+models under xdist and without it (while a worker pretrains, the two workers
+run three threads on two cores). Tests that
 share a model-training module fixture are kept on one worker
 (:data:`SHARED_FIXTURE_MODULES`).
 """
