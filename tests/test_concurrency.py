@@ -67,28 +67,42 @@ def test_two_processes_asking_for_one_missing_checkpoint_train_it_once(tmp_path)
 
 _HOLDER = r"""
 import sys, time
+from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from lib.paths import file_lock
 with file_lock(sys.argv[2]):
     print("held", flush=True)
-    time.sleep(1.5)
+    release = Path(sys.argv[3])
+    while not release.exists():  # holds the lock until the test says so (no timing: safe on a loaded machine)
+        time.sleep(0.01)
 """
 
 
 def test_file_lock_makes_a_second_process_wait(tmp_path):
-    guarded = tmp_path / "sub" / "model.pt"
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(PROJECT_ROOT), str(guarded)],
+    import threading
+
+    guarded, release = tmp_path / "sub" / "model.pt", tmp_path / "release"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(PROJECT_ROOT), str(guarded), str(release)],
                               stdout=subprocess.PIPE, text=True)  # fmt: skip
     assert holder.stdout.readline().strip() == "held"
-    start = time.monotonic()
-    with file_lock(guarded) as lock:
-        waited = time.monotonic() - start
-        assert lock == guarded.with_name(".model.pt.lock") and lock.exists()
-    holder.wait(timeout=60)
-    assert waited > 0.5, f"got the lock after {waited:.2f} s while another process held it"
+    trying, got = threading.Event(), threading.Event()
+
+    def take():
+        trying.set()
+        with file_lock(guarded) as lock:
+            assert lock == guarded.with_name(".model.pt.lock") and lock.exists()
+            got.set()
+
+    taker = threading.Thread(target=take, daemon=True)
+    taker.start()
+    assert trying.wait(60)
+    time.sleep(1.0)
+    assert not got.is_set(), "took the lock while another process held it"
+    release.touch()
+    taker.join(timeout=120)
+    assert got.is_set(), "did not get the lock after the other process released it"
+    assert holder.wait(timeout=60) == 0
     assert not guarded.exists()  # the lock guards the file; it does not create it
-    with file_lock(guarded):  # released: taken again at once
-        pass
 
 
 def test_an_xdist_worker_runs_torch_on_one_thread():
