@@ -15,11 +15,11 @@ study:  ## searches on the default benchmark (NAS-Bench-Graph/Cora, 10 seeds), t
 	$(PYTHON) -m lib.sweep --benchmark nbgraph:cora --methods agnet --seeds 0-4 --budgets 50,100,150,200 --workers 2
 	$(PYTHON) scripts/run_notebooks.py
 
-test:  ## the full test suite (notebooks included)
-	$(PYTHON) -m pytest -q
+test:  ## the full test suite (notebooks included), on TEST_WORKERS pytest-xdist workers (default 2; 0 = serial)
+	$(PYTHON) -m pytest -q -n $${TEST_WORKERS:-2} --dist loadgroup
 
 test-fast:  ## unit tests only
-	$(PYTHON) -m pytest -q --ignore=tests/test_notebooks.py
+	$(PYTHON) -m pytest -q -n $${TEST_WORKERS:-2} --dist loadgroup --ignore=tests/test_notebooks.py
 
 bench:  ## loading and harness figures
 	$(PYTHON) scripts/bench_loading.py

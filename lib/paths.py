@@ -62,6 +62,44 @@ def _create_unique(folder: Path, prefix: str, suffix: str) -> str:
     raise FileExistsError(f"could not create a unique temporary file {prefix}*{suffix} in {folder}")
 
 
+@contextmanager
+def file_lock(path: str | Path) -> Iterator[Path]:
+    """Holds an exclusive lock on ``.<name>.lock`` beside ``path`` for the block (other processes wait).
+
+    It serialises work on one file between processes (two test workers, a
+    sweep and a notebook training the same model): the second one waits and
+    then finds the first one's result. The lock is an advisory ``flock``,
+    released by the kernel when the holder exits or dies, so a crashed holder
+    never leaves a stale lock; the empty lock file is left in place (removing
+    it would race with a waiting process). Where ``fcntl`` is missing
+    (Windows) the block runs unlocked: writers stay safe through
+    :func:`atomic_target`, they may only repeat each other's work.
+
+    Args:
+        path: The file the lock guards (need not exist; its folder is created).
+
+    Yields:
+        The lock file's path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield lock
+        return
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits while another process holds it
+        try:
+            yield lock
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 def data_dirs() -> list[Path]:
     """Returns the folders searched for benchmark files, in priority order."""
     dirs = []

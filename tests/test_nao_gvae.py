@@ -96,17 +96,34 @@ def test_config_paper_and_cheap_schedules():
         default_config("nb201", schedule="fast")
 
 
-@pytest.fixture
-def tiny_warm(monkeypatch, tmp_path):
-    """A tiny warm start (hidden 24, 2 epochs on 2,000 NB201 cells) in place of the space's default."""
-    monkeypatch.setenv("LATENT_NAS_DATA", str(tmp_path))
-    cfg = default_config("nb201", hidden_dim=24, latent_dim=8, epochs=2, lr=3e-3)
-    ops, adj = NB201Space().pretraining_tensors()
-    rows = torch.as_tensor(np.random.default_rng(0).choice(len(ops), 2000, replace=False))
-    warm = warm_start(cfg, data=(ops[rows], adj[rows]), device="cpu", threads=1)
-    assert isinstance(warm, WarmStarted) and warm.history[-1]["loss"] < warm.history[0]["loss"]
-    monkeypatch.setattr(nao_search, "warm_start", lambda config: warm)
+@pytest.fixture(scope="module")
+def _tiny_warm_trained(tmp_path_factory):
+    """A tiny warm start (hidden 24, 2 epochs on 2,000 NB201 cells), trained once for this module's tests.
+
+    Training is deterministic (seeded, one thread), so each test got this same
+    model when it was trained per test; the search deep-copies it before
+    fine-tuning, so no test changes it for the next.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LATENT_NAS_DATA", str(tmp_path_factory.mktemp("nao_gvae_data")))
+        cfg = default_config("nb201", hidden_dim=24, latent_dim=8, epochs=2, lr=3e-3)
+        ops, adj = NB201Space().pretraining_tensors()
+        rows = torch.as_tensor(np.random.default_rng(0).choice(len(ops), 2000, replace=False))
+        warm = warm_start(cfg, data=(ops[rows], adj[rows]), device="cpu", threads=1)
+    assert isinstance(warm, WarmStarted) and not warm.from_cache
+    assert warm.history[-1]["loss"] < warm.history[0]["loss"]
     return warm
+
+
+@pytest.fixture
+def tiny_warm(_tiny_warm_trained, monkeypatch, tmp_path):
+    """The tiny warm start in place of the space's default (and the test's own data folder)."""
+    monkeypatch.setenv("LATENT_NAS_DATA", str(tmp_path))
+    state = {k: v.clone() for k, v in _tiny_warm_trained.model.state_dict().items()}
+    monkeypatch.setattr(nao_search, "warm_start", lambda config: _tiny_warm_trained)
+    yield _tiny_warm_trained
+    after = _tiny_warm_trained.model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in state.items()), "a test changed the shared warm start's weights"
 
 
 class _Oracle:

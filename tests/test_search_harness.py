@@ -157,6 +157,8 @@ def test_a_run_records_the_torch_threads_it_searched_with(cora):
 
     with torch_threads(1):
         assert run_search(cora, "random", 5, 0).metadata["torch_threads"] == 1
+    with torch_threads(2):  # and another count (a pytest-xdist worker's own count is 1, like the block above)
+        assert run_search(cora, "random", 5, 0).metadata["torch_threads"] == 2
     assert run_search(cora, "random", 5, 0).metadata["torch_threads"] == torch.get_num_threads()
 
 

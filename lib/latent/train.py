@@ -16,6 +16,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from lib.paths import atomic_target, cache_dir
+from lib.paths import atomic_target, cache_dir, file_lock
 from lib.results import code_version
 from lib.threads import torch_threads
 
@@ -288,6 +289,16 @@ class CheckpointCache:
         model.eval()
         return model, json.loads(state["history"]), json.loads(state.get("provenance", "{}"))
 
+    def lock(self, path: Path):
+        """A context holding ``path``'s lock (:func:`lib.paths.file_lock`): one process at a time loads-or-trains it.
+
+        :func:`train_cached` holds it from the cache look-up to the save, so
+        two processes asking for the same missing checkpoint at once (test
+        workers, a sweep beside a notebook) train it once: the second waits and
+        then loads the first one's file.
+        """
+        return file_lock(path)
+
     def save(self, path: Path, identity: str, model: nn.Module, history: list[dict], provenance: dict) -> None:
         """Writes the checkpoint atomically (concurrent trainers never share a temporary file)."""
         with atomic_target(path) as tmp:
@@ -317,7 +328,10 @@ def train_cached(
     """Loads the cached model of ``config`` or trains it (and caches it).
 
     The global torch random state is the same after the call as before, so a
-    search that pretrains on first use stays reproducible by its seed.
+    search that pretrains on first use stays reproducible by its seed. With
+    ``use_cache`` the look-up, training and save hold the checkpoint's lock
+    (:meth:`CheckpointCache.lock`), so concurrent processes asking for the same
+    missing model train it once.
 
     Args:
         cache: The model family's cache.
@@ -340,14 +354,15 @@ def train_cached(
         digest = "space" if data is None else tensor_digest(*data)
         path = cache.path(name, config.config_hash(), digest)
         identity = config.identity()
-        loaded = cache.load(path, identity, build, device) if use_cache else None
-        if loaded is not None:
-            model, history, provenance = loaded
-            return result(model, config, history, path, True, digest, provenance, cache.kind)
-        tensors = data if data is not None else load_data()
-        provenance = {"torch_threads": torch.get_num_threads(), "device": str(device), "torch": torch.__version__,
-                      "code_version": code_version()} | dict(extra_provenance or {})  # fmt: skip
-        model, history = train(*tensors, device=device)
-        if use_cache:
-            cache.save(path, identity, model, history, provenance)
+        with cache.lock(path) if use_cache else nullcontext():
+            loaded = cache.load(path, identity, build, device) if use_cache else None
+            if loaded is not None:
+                model, history, provenance = loaded
+                return result(model, config, history, path, True, digest, provenance, cache.kind)
+            tensors = data if data is not None else load_data()
+            provenance = {"torch_threads": torch.get_num_threads(), "device": str(device), "torch": torch.__version__,
+                          "code_version": code_version()} | dict(extra_provenance or {})  # fmt: skip
+            model, history = train(*tensors, device=device)
+            if use_cache:
+                cache.save(path, identity, model, history, provenance)
         return result(model, config, history, path if use_cache else None, False, digest, provenance, cache.kind)
