@@ -8,8 +8,10 @@ Per space, with the paper's configuration and nothing read from or written to
 the checkpoint cache: (alone) :func:`lib.arch2vec.train.pretrain` of seed 0,
 what a default search loads; (grouped) :func:`lib.arch2vec.train.pretrain_seeds`
 of every ``--seeds`` at once (:func:`lib.latent.grouped.fit_grouped`). The
-table (seconds, seconds per model, the ratio grouped / (alone × seeds)) and
-the machine's load average go to ``results/bench_pretrain_seeds/``.
+table (wall and CPU seconds of this process, CPU seconds per model, the ratio
+grouped / (alone × seeds) in CPU time) and the machine's load average go to
+``results/bench_pretrain_seeds/``. On a shared machine the wall times depend on
+the other jobs; with one torch thread the CPU times do much less.
 """
 
 from __future__ import annotations
@@ -47,15 +49,16 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     for space in spaces:
         config = default_config(space, **overrides)
         load = os.getloadavg()[0]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         pretrain(config, use_cache=False, progress=False, threads=args.threads)
-        alone = time.perf_counter() - started
-        started = time.perf_counter()
+        alone, alone_cpu = time.perf_counter() - started, time.process_time() - cpu
+        started, cpu = time.perf_counter(), time.process_time()
         pretrain_seeds(config, seeds, use_cache=False, progress=False, threads=args.threads)
-        grouped = time.perf_counter() - started
-        rows.append({"space": space, "epochs": config.epochs, "threads": args.threads, "alone_s": alone,
-                     "grouped_s": grouped, "seeds": len(seeds), "grouped_per_model_s": grouped / len(seeds),
-                     "grouped_over_alone_x_seeds": grouped / (alone * len(seeds)),
+        grouped, grouped_cpu = time.perf_counter() - started, time.process_time() - cpu
+        rows.append({"space": space, "epochs": config.epochs, "threads": args.threads, "seeds": len(seeds),
+                     "alone_s": alone, "grouped_s": grouped, "alone_cpu_s": alone_cpu, "grouped_cpu_s": grouped_cpu,
+                     "grouped_cpu_per_model_s": grouped_cpu / len(seeds),
+                     "grouped_over_alone_x_seeds_cpu": grouped_cpu / (alone_cpu * len(seeds)),
                      "load_before": load, "load_after": os.getloadavg()[0]})  # fmt: skip
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
