@@ -13,6 +13,8 @@ every (pretraining seed × search seed) run:
 * :func:`variance_split` — how much of that spread is between pretraining
   seeds and how much between search seeds (two-way sums of squares over the
   seeds every replicate has);
+* :func:`mean_std_text` — ``mean ± std`` text per group of several columns
+  over replicates (Table 1 over pretraining seeds);
 * :func:`mean_over_replicates` — one row per (method, search seed): the mean
   over replicates, the input :func:`lib.search.compare.paired_comparisons`
   needs (one row per key), so comparisons still pair runs by search seed
@@ -177,3 +179,33 @@ def mean_over_replicates(results: pd.DataFrame) -> pd.DataFrame:
     _check_unique(results, KEYS + ["seed", "replicate"])
     out = results.groupby(KEYS + ["seed"]).agg(best=("best", "mean"), replicates=("replicate", "nunique"))
     return out.reset_index()
+
+
+def mean_std_text(rows: pd.DataFrame, by: list[str], columns: list[str], replicate: str, digits: int = 2) -> pd.DataFrame:
+    """``"mean ± std"`` over the rows of each group, per column, and which replicates they are.
+
+    Args:
+        rows: One row per replicate (e.g. a Table-1 row per pretraining seed).
+        by: Group columns (kept, in order of first appearance).
+        columns: Numeric columns to summarise; a NaN is left out of its column's mean.
+        replicate: Column naming the replicate; the output's ``replicate + "s"``
+            column lists its values (e.g. ``pretrain_seeds = "0,1,2"``).
+        digits: Decimals.
+
+    Returns:
+        One row per group: ``by``, the replicates, then ``columns`` as text
+        (``"m ± s"``; ``"m"`` for one value; ``"–"`` for none).
+    """
+    missing = sorted(set(by + columns + [replicate]) - set(rows.columns))
+    if missing:
+        raise ValueError(f"rows lack the column(s) {missing}")
+    out = []
+    for key, group in rows.groupby(by, sort=False):
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        row[replicate + "s"] = ",".join(map(str, group[replicate]))
+        for column in columns:
+            values = group[column].astype(float).dropna()
+            row[column] = (f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}" if len(values) > 1
+                           else f"{values.mean():.{digits}f}" if len(values) else "–")  # fmt: skip
+        out.append(row)
+    return pd.DataFrame(out, columns=[*by, replicate + "s", *columns])

@@ -494,7 +494,7 @@ def _parse_hyperparameters(items: list[str]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _parse_grid(items: list[str]) -> dict[str, dict[str, list[Any]]]:
+def parse_grid(items: list[str]) -> dict[str, dict[str, list[Any]]]:
     """``["arch2vec_bo.pretrain_seed=0,1,2"]`` → ``{"arch2vec_bo": {"pretrain_seed": [0, 1, 2]}}`` (each value JSON)."""
     found: dict[str, dict[str, list[Any]]] = {}
     for item in items:
@@ -556,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides = sweep_overrides(overrides, methods, pairs, objectives=args.objectives,
                                         constraint=args.constraint)  # fmt: skip
         grid = build_grid(pairs, methods, parse_int_list(args.seeds), parse_int_list(args.budgets, min=1),
-                          overrides, _parse_grid(args.grid))  # fmt: skip
+                          overrides, parse_grid(args.grid))  # fmt: skip
         for spec in {(s.method, json.dumps(s.hyperparameters, sort_keys=True)): s for s in grid}.values():
             resolve_hyperparameters(spec.method, spec.hyperparameters)  # an unknown name fails here, not in a worker
     except (ValueError, TypeError) as exc:

@@ -94,9 +94,9 @@ def test_grid_expands_to_one_setting_per_value():
 
 
 def test_grid_refuses_bad_input():
-    from lib.sweep import _parse_grid, build_grid, main
+    from lib.sweep import build_grid, main, parse_grid
 
-    assert _parse_grid(["arch2vec_bo.pretrain_seed=0,1,2", "arch2vec_bo.ei=fixed,incumbent"]) == {
+    assert parse_grid(["arch2vec_bo.pretrain_seed=0,1,2", "arch2vec_bo.ei=fixed,incumbent"]) == {
         "arch2vec_bo": {"pretrain_seed": [0, 1, 2], "ei": ["fixed", "incumbent"]}}
     pairs = [("nbgraph", "cora")]
     with pytest.raises(ValueError, match="does not run"):
@@ -110,7 +110,7 @@ def test_grid_refuses_bad_input():
         build_grid(pairs, ["arch2vec_bo"], [0], [10], None, {"arch2vec_bo": {"pretrain_seed": []}})
     for bad in ("arch2vec_bo.pretrain_seed", "pretrain_seed=1", "arch2vec_bo.pretrain_seed=0,,1"):
         with pytest.raises(ValueError, match="--grid"):
-            _parse_grid([bad])
+            parse_grid([bad])
     with pytest.raises(SystemExit):  # an unknown hyper-parameter is refused before anything runs
         main(["--benchmark", "nbgraph:cora", "--methods", "arch2vec_bo", "--grid", "arch2vec_bo.pretrain_sed=0,1",
               "--dry-run"])  # fmt: skip
@@ -195,3 +195,37 @@ def test_paired_comparison_pairs_the_replicate_mean_by_search_seed():
         mean_over_replicates(duplicated)
     with pytest.raises(ValueError, match="lack the column"):
         mean_over_replicates(results.drop(columns="best"))
+
+
+# --------------------------------------------------------------------------- Table 1 over pretraining seeds
+
+
+def _table1():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("table1", Path(__file__).parent.parent / "scripts" / "table1.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_table1_over_seeds_gives_mean_and_std_per_metric():
+    table1 = _table1()
+    rows = pd.DataFrame([{"space": "nb201", "model": "arch2vec", "pretrain_seed": s,
+                          **{m: 10.0 * (s + 1) for m in table1.METRICS}} for s in range(3)])  # fmt: skip
+    rows.loc[2, "uniqueness_ceiling"] = np.nan
+    from lib.replicates import mean_std_text
+
+    out = mean_std_text(rows, ["space", "model"], table1.METRICS, "pretrain_seed").iloc[0]
+    assert out["pretrain_seeds"] == "0,1,2" and out["reconstruction"] == "20.00 ± 10.00"
+    assert out["uniqueness_ceiling"] == "15.00 ± 7.07"  # the NaN seed left out
+    assert table1.METRICS[0] == "reconstruction" and table1.METRICS[-1] == "uniqueness_ceiling"
+
+
+@pytest.mark.parametrize("argv, message", [(["--spaces", "darts", "--pretrain-seeds", "0,1"], "DARTS"),
+                                           (["--spaces", "nb201", "--pretrain-seeds", "-1"], "pretrain-seeds")])
+def test_table1_refuses_bad_pretrain_seeds(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        _table1().main(argv)
+    assert message in capsys.readouterr().err
