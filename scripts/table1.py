@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                            "uniqueness_authors": u}
                           for s, (r, v, u) in PAPER_TABLE1.items() if s in spaces])  # fmt: skip
     table = pd.concat([table, paper], ignore_index=True)
+    table["pretrain_seed"] = table["pretrain_seed"].astype("Int64")  # the paper's rows have none
     run.save_table(table, "table1", floatfmt=".2f")
     print(table.to_markdown(index=False, floatfmt=".2f"))
     print(f"saved in {run.path}")
