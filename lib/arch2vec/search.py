@@ -4,7 +4,9 @@ Both methods see every measured cell of the benchmark through its embedding
 (the mean over nodes of the posterior means) and query cells through the
 harness's :class:`~lib.search.SearchOracle`, so every evaluation is counted.
 The space's model is pretrained on first use and cached (see
-:func:`lib.arch2vec.train.pretrain`).
+:func:`lib.arch2vec.train.pretrain`); ``pretrain_seed`` picks another
+pretraining seed's model (:func:`lib.arch2vec.train.pretrain_replicate`), so
+results can be averaged over pretrained models too.
 
 Differences from the authors' scripts, on purpose:
 
