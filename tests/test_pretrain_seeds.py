@@ -51,6 +51,19 @@ def test_seed_zero_is_the_default_model_and_seeds_one_two_are_grouped(tiny):
         assert model.config.seed == seed and model.kind == "arch2vec-grouped"
         assert model.provenance["trainer"] == "fit_grouped" and model.provenance["group"] == [1, 2]
     assert len({state_digest(m.model) for m in (zero, one, two)}) == 3
+    assert one.provenance == two.provenance  # one training: the same code version, threads and device
+
+
+def test_a_group_records_one_code_version(tiny, monkeypatch):
+    import itertools
+
+    calls = itertools.count()  # the tree "changes" between any two reads of its version
+    monkeypatch.setattr("lib.latent.train.code_version", lambda: f"v{next(calls)}")
+    monkeypatch.setattr("lib.arch2vec.train.code_version", lambda: f"v{next(calls)}")
+    config = config_for_space(tiny.space, epochs=1)
+    three = pretrain_replicate(config, 3, progress=False)
+    four = pretrain_replicate(config, 4, progress=False)  # loaded: trained with seed 3
+    assert four.from_cache and three.provenance["code_version"] == four.provenance["code_version"] == "v0"
 
 
 @pytest.mark.parametrize("method", ["arch2vec_bo", "arch2vec_rl"])

@@ -19,6 +19,7 @@ from lib.arch2vec.config import Arch2VecConfig, default_config
 from lib.arch2vec.model import Arch2Vec
 from lib.cell import Cell
 from lib.config import ParameterError
+from lib.results import code_version
 from lib.encoding import encode_dense
 from lib.latent.train import CheckpointCache, Trained, fit_lean, model_identity, pick_device, state_digest, train_cached
 from lib.latent.grouped import fit_grouped
@@ -224,6 +225,9 @@ def pretrain_seeds(
 
     current = [seeds[0]]
     tensors: list = []
+    # one fit_grouped call trains the whole group: every model records the code version of that moment
+    # (train_cached would read it again per seed, and the tree can change between the calls)
+    trained_at = code_version()
 
     def load_data():
         if not tensors:
@@ -236,7 +240,7 @@ def pretrain_seeds(
         trained = train_cached(
             GROUPED_CACHE, cfg, name=name, build=lambda: Arch2Vec(vocab, cfg), train=train_group,
             load_data=load_data, device=device, use_cache=use_cache, threads=threads, result=Pretrained,
-            extra_provenance={"trainer": "fit_grouped", "group": list(seeds)},
+            extra_provenance={"trainer": "fit_grouped", "group": list(seeds), "code_version": trained_at},
         )  # fmt: skip
         out.append(trained)
     return out
