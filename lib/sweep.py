@@ -2,8 +2,11 @@
 
     python -m lib.sweep --benchmark nb201 --datasets cifar10,cifar100 \\
         --methods random,evolution --seeds 0-9 --budgets 50,100,150,200 --workers 2
+    python -m lib.sweep --benchmark nbgraph:cora --methods arch2vec_bo \\
+        --grid arch2vec_bo.pretrain_seed=0,1,2 --seeds 0-3   # 3 pretraining seeds × 4 search seeds
 
-Each (benchmark, dataset, method, seed) is run once, at the largest budget;
+Each (benchmark, dataset, method, seed) is run once (once per value of a
+``--grid``), at the largest budget;
 the smaller budgets are prefixes of that run (every baseline is anytime, see
 :mod:`lib.search.store`). Runs already stored are skipped, so an interrupted
 sweep resumes where it stopped. Execution:
@@ -31,7 +34,7 @@ from typing import Any
 from lib.benchmark import available_benchmarks, resolve_dataset
 from lib.config import parse_int_list
 from lib.errors import UnknownBenchmarkError
-from lib.search.registry import available_methods, get_method
+from lib.search.registry import available_methods, get_method, resolve_hyperparameters
 from lib.search.store import ResultStore, RunKey
 
 
@@ -96,22 +99,73 @@ def build_grid(
     seeds: Iterable[int],
     budgets: Iterable[int],
     hyperparameters: dict[str, dict[str, Any]] | None = None,
+    grid: dict[str, dict[str, list[Any]]] | None = None,
 ) -> list[RunSpec]:
-    """The runs of a sweep: one per (benchmark, dataset, method, seed).
+    """The runs of a sweep: one per (benchmark, dataset, method, hyper-parameter setting, seed).
 
     Anytime methods run once at the largest budget (smaller budgets are its
     prefixes); a method that is not anytime runs at every budget.
+
+    Args:
+        pairs, methods, seeds, budgets: What to run.
+        hyperparameters: ``{method: {name: value}}`` overrides of every run of a method.
+        grid: ``{method: {name: [values]}}``: the method runs once per
+            combination of these values (their product, in order), each with
+            ``hyperparameters`` too, e.g. ``{"arch2vec_bo": {"pretrain_seed": [0, 1, 2]}}``
+            (:func:`expand_grid`).
+
+    Raises:
+        ValueError: A grid that names a method not in ``methods``, gives no
+            values, repeats a value, or sets a hyper-parameter that
+            ``hyperparameters`` sets too.
     """
     budgets = sorted(set(int(b) for b in budgets))
-    grid = []
+    methods = list(methods)
+    settings = expand_grid(methods, hyperparameters, grid)
+    runs = []
     for name, dataset in pairs:
         for method in methods:
-            hps = dict((hyperparameters or {}).get(method, {}))
             runs_at = [budgets[-1]] if getattr(get_method(method), "anytime", True) else budgets
-            for seed in seeds:
-                for budget in runs_at:
-                    grid.append(RunSpec(name, dataset, method, budget, int(seed), hps))
-    return grid
+            for hps in settings[method]:
+                for seed in seeds:
+                    for budget in runs_at:
+                        runs.append(RunSpec(name, dataset, method, budget, int(seed), dict(hps)))
+    return runs
+
+
+def expand_grid(methods: Iterable[str], hyperparameters: dict[str, dict[str, Any]] | None = None,
+                grid: dict[str, dict[str, list[Any]]] | None = None) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+    """Every method's hyper-parameter settings: its overrides, times the product of its grid's values.
+
+    >>> expand_grid(["a", "b"], {"a": {"x": 1}}, {"a": {"y": [0, 1]}})
+    {'a': [{'x': 1, 'y': 0}, {'x': 1, 'y': 1}], 'b': [{}]}
+
+    Raises:
+        ValueError: As :func:`build_grid`.
+    """
+    import itertools
+
+    methods = list(methods)
+    grid = grid or {}
+    unknown = sorted(set(grid) - set(methods))
+    if unknown:
+        raise ValueError(f"--grid names method(s) {unknown} that the sweep does not run (methods: {methods})")
+    out = {}
+    for method in methods:
+        fixed = dict((hyperparameters or {}).get(method, {}))
+        axes = grid.get(method, {})
+        for param, values in axes.items():
+            values = list(values)
+            if not values:
+                raise ValueError(f"--grid {method}.{param}: give at least one value")
+            texts = [json.dumps(v, sort_keys=True) for v in values]
+            if len(set(texts)) != len(texts):
+                raise ValueError(f"--grid {method}.{param}: a value is repeated in {values}")
+            if param in fixed:
+                raise ValueError(f"{method}.{param} is set by --hp and by --grid; give it once")
+        names = list(axes)
+        out[method] = [fixed | dict(zip(names, combo)) for combo in itertools.product(*(axes[n] for n in names))]
+    return out
 
 
 _BENCHMARKS: dict[tuple[str, str], Any] = {}
@@ -440,6 +494,28 @@ def _parse_hyperparameters(items: list[str]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def parse_grid(items: list[str]) -> dict[str, dict[str, list[Any]]]:
+    """``["arch2vec_bo.pretrain_seed=0,1,2"]`` → ``{"arch2vec_bo": {"pretrain_seed": [0, 1, 2]}}`` (each value JSON)."""
+    found: dict[str, dict[str, list[Any]]] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        method, _, param = name.partition(".")
+        if not value or not param or not method:
+            raise ValueError(f"--grid expects METHOD.NAME=V1,V2,... (each value as JSON), got {item!r}")
+        if param in found.get(method, {}):
+            raise ValueError(f"--grid {method}.{param} is given twice")
+        values = []
+        for text in value.split(","):
+            if not text.strip():
+                raise ValueError(f"--grid {item!r}: an empty value (write METHOD.NAME=V1,V2,...)")
+            try:
+                values.append(json.loads(text))
+            except json.JSONDecodeError:
+                values.append(text.strip())
+        found.setdefault(method, {})[param] = values
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.sweep", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -456,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-root", default=None, help="folder of stored runs (default results/runs)")
     parser.add_argument("--hp", action="append", default=[], metavar="METHOD.NAME=VALUE",
                         help="hyper-parameter override, repeatable (VALUE is JSON)")
+    parser.add_argument("--grid", action="append", default=[], metavar="METHOD.NAME=V1,V2,...",
+                        help="run the method once per value (each JSON), repeatable: several grids give their "
+                             "product, e.g. arch2vec_bo.pretrain_seed=0,1,2")
     parser.add_argument("--objectives", default=None, metavar="val_acc,COST[,COST]",
                         help="multi-objective: passed as `objectives` to every method that takes it "
                              "(e.g. nsga2); the others (random, ...) run as they are")
@@ -477,7 +556,9 @@ def main(argv: list[str] | None = None) -> int:
             overrides = sweep_overrides(overrides, methods, pairs, objectives=args.objectives,
                                         constraint=args.constraint)  # fmt: skip
         grid = build_grid(pairs, methods, parse_int_list(args.seeds), parse_int_list(args.budgets, min=1),
-                          overrides)  # fmt: skip
+                          overrides, parse_grid(args.grid))  # fmt: skip
+        for spec in {(s.method, json.dumps(s.hyperparameters, sort_keys=True)): s for s in grid}.values():
+            resolve_hyperparameters(spec.method, spec.hyperparameters)  # an unknown name fails here, not in a worker
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     store = ResultStore(Path(args.results_root) if args.results_root else None)

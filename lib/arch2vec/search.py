@@ -4,7 +4,9 @@ Both methods see every measured cell of the benchmark through its embedding
 (the mean over nodes of the posterior means) and query cells through the
 harness's :class:`~lib.search.SearchOracle`, so every evaluation is counted.
 The space's model is pretrained on first use and cached (see
-:func:`lib.arch2vec.train.pretrain`).
+:func:`lib.arch2vec.train.pretrain`); ``pretrain_seed`` picks another
+pretraining seed's model (:func:`lib.arch2vec.train.pretrain_replicate`), so
+results can be averaged over pretrained models too.
 
 Differences from the authors' scripts, on purpose:
 
@@ -34,7 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lib.arch2vec.train import config_for_space, embed_tensors, model_identity, pretrain, state_digest
+from lib.arch2vec.train import (config_for_space, embed_tensors, model_identity, pretrain_replicate,
+                                replicate_group, state_digest)
 from lib.encoding import encode_dense
 from lib.errors import BudgetExhaustedError
 from lib.latent.acquisition import log_expected_improvement, top_indices
@@ -54,12 +57,18 @@ def _config(space, pretrain_epochs: int | None):
     return config_for_space(space, **({} if pretrain_epochs is None else {"epochs": int(pretrain_epochs)}))
 
 
-def prepare_model(benchmark, pretrain_epochs: int | None = None, progress: bool = False) -> dict:
-    """Pretrains (or loads) the space's model and returns its identity for the run record."""
-    return model_identity(pretrain(_config(benchmark.space, pretrain_epochs), progress=progress))
+def prepare_model(benchmark, pretrain_epochs: int | None = None, progress: bool = False, *,
+                  pretrain_seed: int = 0) -> dict:  # fmt: skip
+    """Pretrains (or loads) the model of ``pretrain_seed`` and returns its identity for the run record.
+
+    The identity (digest, configuration hash, provenance: trainer and group
+    for seeds ≥ 1) is that of exactly the model :func:`pool_embeddings` embeds
+    the pool with (:func:`lib.arch2vec.train.pretrain_replicate`).
+    """
+    return model_identity(pretrain_replicate(_config(benchmark.space, pretrain_epochs), pretrain_seed, progress=progress))
 
 
-def pool_embeddings(oracle, *, epochs: int | None = None, progress: bool = False) -> np.ndarray:
+def pool_embeddings(oracle, *, epochs: int | None = None, progress: bool = False, pretrain_seed: int = 0) -> np.ndarray:
     """Embeddings of every cell of ``oracle.pool()``, in pool order (memoised per process).
 
     The memo is keyed on the model's digest and the pool's content digest, so
@@ -69,8 +78,10 @@ def pool_embeddings(oracle, *, epochs: int | None = None, progress: bool = False
         oracle: The search oracle.
         epochs: Optional override of the pretraining epochs (``None``: the paper's).
         progress: Show the pretraining progress bar if the model is not cached yet.
+        pretrain_seed: Which pretraining replicate (0: the default model; see
+            :func:`lib.arch2vec.train.pretrain_replicate`).
     """
-    pre = pretrain(_config(oracle.space, epochs), progress=progress)
+    pre = pretrain_replicate(_config(oracle.space, epochs), pretrain_seed, progress=progress)
     key = (state_digest(pre.model), oracle.pool_digest())
     if key not in _EMBEDDINGS:
         ops, adj = encode_dense(oracle.space, oracle.pool())
@@ -105,19 +116,24 @@ class Arch2VecBO:
         hidden: DNGO hidden units. num_layers: DNGO hidden layers.
         epochs: DNGO training epochs. lr: DNGO learning rate.
         pretrain_epochs: Override of the pretraining epochs (``None``: the paper's).
+        pretrain_seed: Which pretrained model: 0 (default) the space's cached model, ``s ≥ 1`` the
+            replicate of pretraining seed ``s`` (trained in groups, see
+            :func:`lib.arch2vec.train.pretrain_replicate`); the run records its identity.
     """
 
     version = 2  # 2: units judged from the data, exact log-EI, model identity in the run record
 
     @classmethod
     def prepare(cls, benchmark, **hyperparameters) -> dict:
-        """Pretrains or loads the space's model; its identity enters the run's identity."""
-        return prepare_model(benchmark, hyperparameters.get("pretrain_epochs"))
+        """Pretrains or loads the model of ``pretrain_seed``; its identity enters the run's identity."""
+        return prepare_model(benchmark, hyperparameters.get("pretrain_epochs"),
+                             pretrain_seed=hyperparameters.get("pretrain_seed", 0))  # fmt: skip
 
     def __init__(self, init_size: int = 16, batch_size: int | None = None, ei: str = "fixed",
                  target: float | None = None, ei_scale: str | None = None, hidden: int = 128,
                  num_layers: int = 1, epochs: int = 100, lr: float = 1e-2,
-                 pretrain_epochs: int | None = None):  # fmt: skip
+                 pretrain_epochs: int | None = None, pretrain_seed: int = 0):  # fmt: skip
+        replicate_group(pretrain_seed)  # a clear error for a bad seed
         if ei not in ("fixed", "incumbent"):
             raise ValueError(f"ei must be 'fixed' or 'incumbent', got {ei!r}")
         if ei_scale not in (None, "std", "variance"):
@@ -125,10 +141,11 @@ class Arch2VecBO:
         self.init_size, self.batch_size, self.ei, self.target = init_size, batch_size, ei, target
         self.ei_scale = ei_scale or ("variance" if ei == "fixed" else "std")
         self.dngo = dict(hidden=hidden, num_layers=num_layers, epochs=epochs, lr=lr)
-        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_epochs, self.pretrain_seed = pretrain_epochs, int(pretrain_seed)
 
     def search(self, oracle, rng: np.random.Generator) -> None:
-        features = pool_embeddings(oracle, epochs=self.pretrain_epochs).astype(np.float64)  # once, not per fit
+        features = pool_embeddings(oracle, epochs=self.pretrain_epochs,
+                                   pretrain_seed=self.pretrain_seed).astype(np.float64)  # once, not per fit
         pool = oracle.pool()
         name = oracle.space.name
         batch = self.batch_size or (1 if name == "nb201" else 5)
@@ -185,19 +202,22 @@ class Arch2VecRL:
             authors' value (0.95 NB101, 0.4 NB201) or, on other spaces, the mean
             reward of the first episode, then held fixed.
         pretrain_epochs: Override of the pretraining epochs (``None``: the paper's).
+        pretrain_seed: Which pretrained model, as for ``arch2vec_bo``.
     """
 
     version = 2  # 2: units judged from the data, exact log-EI, model identity in the run record
 
     @classmethod
     def prepare(cls, benchmark, **hyperparameters) -> dict:
-        """Pretrains or loads the space's model; its identity enters the run's identity."""
-        return prepare_model(benchmark, hyperparameters.get("pretrain_epochs"))
+        """Pretrains or loads the model of ``pretrain_seed``; its identity enters the run's identity."""
+        return prepare_model(benchmark, hyperparameters.get("pretrain_epochs"),
+                             pretrain_seed=hyperparameters.get("pretrain_seed", 0))  # fmt: skip
 
     def __init__(self, episode: int = 16, hidden: int = 128, lr: float = 1e-2, baseline: float | None = None,
-                 pretrain_epochs: int | None = None):  # fmt: skip
+                 pretrain_epochs: int | None = None, pretrain_seed: int = 0):  # fmt: skip
+        replicate_group(pretrain_seed)  # a clear error for a bad seed
         self.episode, self.hidden, self.lr, self.baseline = episode, hidden, lr, baseline
-        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_epochs, self.pretrain_seed = pretrain_epochs, int(pretrain_seed)
 
     @staticmethod
     def reinforce_step(optimizer, log_probs: list[torch.Tensor], rewards: list[float], baseline: float) -> float:
@@ -214,7 +234,7 @@ class Arch2VecRL:
         return float(loss)
 
     def search(self, oracle, rng: np.random.Generator) -> None:
-        features = pool_embeddings(oracle, epochs=self.pretrain_epochs)
+        features = pool_embeddings(oracle, epochs=self.pretrain_epochs, pretrain_seed=self.pretrain_seed)
         feats = torch.as_tensor(features, dtype=torch.float32)
         pool = oracle.pool()
         snapper = PoolSnapper(oracle.space, pool, feats)

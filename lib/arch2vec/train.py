@@ -18,6 +18,8 @@ import torch
 from lib.arch2vec.config import Arch2VecConfig, default_config
 from lib.arch2vec.model import Arch2Vec
 from lib.cell import Cell
+from lib.config import ParameterError
+from lib.results import code_version
 from lib.encoding import encode_dense
 from lib.latent.train import CheckpointCache, Trained, fit_lean, model_identity, pick_device, state_digest, train_cached
 from lib.latent.grouped import fit_grouped
@@ -25,7 +27,8 @@ from lib.latent.vae import dense_vae_tensors, vae_loss_dense
 from lib.spaces import SearchSpace
 
 __all__ = ["CACHE", "PRETRAIN_THREADS", "Pretrained", "checkpoint_path", "config_for_space", "embed",
-           "embed_tensors", "GROUPED_CACHE", "model_identity", "pick_device", "pretrain", "pretrain_seeds", "space_tensors", "split_indices",
+           "embed_tensors", "GROUPED_CACHE", "model_identity", "pick_device", "pretrain", "pretrain_replicate",
+           "pretrain_seeds", "REPLICATE_GROUP_SIZE", "replicate_group", "space_tensors", "split_indices",
            "state_digest", "train_model"]  # fmt: skip
 
 CACHE = CheckpointCache("arch2vec", version=1)
@@ -222,6 +225,9 @@ def pretrain_seeds(
 
     current = [seeds[0]]
     tensors: list = []
+    # one fit_grouped call trains the whole group: every model records the code version of that moment
+    # (train_cached would read it again per seed, and the tree can change between the calls)
+    trained_at = code_version()
 
     def load_data():
         if not tensors:
@@ -234,7 +240,64 @@ def pretrain_seeds(
         trained = train_cached(
             GROUPED_CACHE, cfg, name=name, build=lambda: Arch2Vec(vocab, cfg), train=train_group,
             load_data=load_data, device=device, use_cache=use_cache, threads=threads, result=Pretrained,
-            extra_provenance={"trainer": "fit_grouped", "group": list(seeds)},
+            extra_provenance={"trainer": "fit_grouped", "group": list(seeds), "code_version": trained_at},
         )  # fmt: skip
         out.append(trained)
     return out
+
+
+REPLICATE_GROUP_SIZE = 2
+"""Pretraining seeds ≥ 1 are trained in fixed blocks of this size: (1, 2), (3, 4), ... (see :func:`replicate_group`)."""
+
+
+def replicate_group(pretrain_seed: int) -> tuple[int, ...] | None:
+    """The seeds trained together with ``pretrain_seed`` by :func:`pretrain_replicate` (``None`` for seed 0).
+
+    Seed 0 is :func:`pretrain`'s model (the one every default search loads).
+    Seeds ≥ 1 are grouped in fixed blocks of :data:`REPLICATE_GROUP_SIZE`
+    consecutive seeds, ``(1, 2)``, ``(3, 4)``, ..., so a seed always gets the
+    same group, whichever other seeds a sweep asks for (grouped models round
+    a little differently with another group, and the group is in their
+    checkpoint name and provenance).
+
+    Raises:
+        ParameterError: ``pretrain_seed`` is not an integer ≥ 0 (a ``ValueError``).
+    """
+    if isinstance(pretrain_seed, (bool, np.bool_)) or not isinstance(pretrain_seed, (int, np.integer)) or pretrain_seed < 0:
+        raise ParameterError(f"pretrain_seed must be an integer ≥ 0 (0: the default pretrained model; 1, 2, ...: "
+                             f"models trained in groups by pretrain_seeds), got {pretrain_seed!r}")  # fmt: skip
+    if pretrain_seed == 0:
+        return None
+    first = (int(pretrain_seed) - 1) // REPLICATE_GROUP_SIZE * REPLICATE_GROUP_SIZE + 1
+    return tuple(range(first, first + REPLICATE_GROUP_SIZE))
+
+
+def pretrain_replicate(config: Arch2VecConfig, pretrain_seed: int = 0, **kwargs) -> Pretrained:
+    """The model of one pretraining seed: the replicate that ``pretrain_seed`` names (cached).
+
+    ``pretrain_seed = 0`` is ``pretrain(config)``, today's model trained
+    alone by :func:`~lib.latent.train.fit_lean` with ``config.seed`` (0 by default), so
+    default searches keep their queries. ``pretrain_seed = s ≥ 1`` is the
+    model of seed ``s`` (``config`` with ``seed = s``) from
+    :func:`pretrain_seeds` over :func:`replicate_group`'s block, trained by
+    :func:`~lib.latent.grouped.fit_grouped` (``trainer`` and ``group`` in its
+    provenance). Both trainers train the same model on the same loss, with
+    the same initialisation and batch order per seed; they differ in where the
+    reparameterisation noise and dropout masks are drawn from and in float
+    rounding, differences of the kind another seed makes, which is what the
+    replicates measure.
+
+    Args:
+        config: The settings of every replicate but its seed.
+        pretrain_seed: 0, or the seed ≥ 1 of a grouped replicate.
+        **kwargs: ``device``, ``use_cache``, ``progress``, ``threads`` (as :func:`pretrain`).
+
+    Raises:
+        ValueError: A bad ``pretrain_seed`` (see :func:`replicate_group`), or a
+            configuration :func:`pretrain_seeds` cannot group (GCN encoder, DARTS).
+    """
+    group = replicate_group(pretrain_seed)
+    if group is None:
+        return pretrain(config, **kwargs)
+    models = pretrain_seeds(config, group, **kwargs)
+    return models[group.index(int(pretrain_seed))]
