@@ -29,6 +29,7 @@ def store(cora, tmp_path_factory):
         store.put(run_search(cora, "nsga2", 40, seed, objectives="val_acc,latency_ms"))
         store.put(run_search(cora, "nsga2", 40, seed, objectives="val_acc,params_M"))
         store.put(run_search(cora, "nsga2", 40, seed, constraint=f"latency_ms<={low}"))
+    store.put(run_search(cora, "nsga2", 40, 0, constraint=f"latency_ms<={high}"))
     return store
 
 
@@ -71,14 +72,18 @@ def test_joint_rows_score_only_runs_on_those_objectives(store, cora):
     assert np.allclose(mine, expected)
     truth, achieved = fronts[("nbgraph", "cora", "val_acc,latency_ms")]
     assert set(achieved) == {"random", "nsga2"} and len(truth) > 1
+    assert (rows["method"] == "nsga2").sum() == 2 * 2  # the high-bound constrained run is not a joint run
     assert truth["latency_ms"].is_monotonic_increasing
 
 
 def test_constrained_rows_score_a_run_only_against_its_own_bound(store, cora):
     low, high = default_bounds(cora, "latency_ms")
     rows = constrained_rows(store, {("nbgraph", "cora"): ("latency_ms",)}, [40])
-    assert set(rows["constraint"]) == {f"latency_ms<={low:g}"}  # no run was constrained to the other bound
-    assert set(rows["method"]) == {"random", "nsga2"} and len(rows) == 4
+    assert set(rows["constraint"]) == {f"latency_ms<={low:g}", f"latency_ms<={high:g}"}  # every bound with runs
+    per_bound = rows.groupby(["constraint", "method"]).size().to_dict()
+    assert per_bound == {(f"latency_ms<={low:g}", "nsga2"): 2, (f"latency_ms<={low:g}", "random"): 2,
+                         (f"latency_ms<={high:g}", "nsga2"): 1, (f"latency_ms<={high:g}", "random"): 2}
+    rows = rows[rows["constraint"] == f"latency_ms<={low:g}"]
     run = next(t for t in store.load_all("nbgraph", "cora") if t.metadata["hyperparameters"].get("constraint")
                and t.metadata["seed"] == 1)  # fmt: skip
     found = constrained_best(run, f"latency_ms<={low}", 40, benchmark=cora)

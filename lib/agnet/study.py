@@ -171,7 +171,7 @@ def constrained_rows(store: ResultStore, spec: dict[tuple[str, str], Sequence[st
     rows = []
     for (name, dataset), costs in spec.items():
         bench = load_benchmark(name, dataset)
-        runs = store.load_all(name, dataset)
+        runs = list(store.load_all(name, dataset))  # read once, scored for every bound
         for cost in costs:
             for bound in default_bounds(bench, cost):
                 constraint = Constraint(cost, bound).validate(bench)
