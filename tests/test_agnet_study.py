@@ -89,3 +89,18 @@ def test_constrained_rows_score_a_run_only_against_its_own_bound(store, cora):
     found = constrained_best(run, f"latency_ms<={low}", 40, benchmark=cora)
     row = rows[(rows["method"] == "nsga2") & (rows["seed"] == 1)].iloc[0]
     assert row["best"] == pytest.approx(found["best"]) and row["infeasible_share"] == pytest.approx(found["infeasible_share"])
+
+
+def test_comparison_rows_pair_runs_per_objectives_and_bound(store, cora):
+    from lib.agnet.study import comparison_rows
+    from lib.search.compare import paired_comparisons
+
+    rows, _ = joint_rows(store, {("nbgraph", "cora"): ("latency_ms", "params_M")}, [40])
+    long = comparison_rows(rows, "hv_test", "objectives")
+    assert set(long["dataset"]) == {"cora | val_acc,latency_ms", "cora | val_acc,params_M"}
+    table = paired_comparisons(long, [("nsga2", "random")])
+    assert len(table) == 2 and (table["seeds"] == 2).all()  # one comparison per objectives, paired by seed
+    mine = long[(long["dataset"] == "cora | val_acc,latency_ms")].pivot(index="seed", columns="method", values="best")
+    assert table.set_index("dataset").loc["cora | val_acc,latency_ms", "mean_difference"] == pytest.approx(
+        (mine["nsga2"] - mine["random"]).mean())
+

@@ -184,3 +184,16 @@ def constrained_rows(store: ResultStore, spec: dict[tuple[str, str], Sequence[st
                 rows.append(table.assign(benchmark=name, dataset=dataset))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
+
+def comparison_rows(frame: pd.DataFrame, value: str, context: str) -> pd.DataFrame:
+    """Multi-objective rows in the long form :func:`lib.search.compare.paired_comparisons` takes.
+
+    ``value`` (e.g. ``hv_test`` or ``best``) becomes ``best``, and the ``context`` column (``objectives``
+    or ``constraint``) joins the dataset name (``cifar10 | val_acc,latency_pixel3_ms``), so each
+    objectives or bound is its own comparison; rows without a value (no feasible cell found) are dropped.
+    """
+    rows = frame.dropna(subset=[value])
+    return pd.DataFrame({"benchmark": rows["benchmark"], "dataset": rows["dataset"] + " | " + rows[context].astype(str),
+                         "budget": rows["budget"], "method": rows["method"], "seed": rows["seed"],
+                         "best": rows[value]}).reset_index(drop=True)  # fmt: skip
+
