@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lib.encoding import encode_dense  # noqa: E402
 from lib.results import code_version  # noqa: E402
 from lib.latent.decode import decode_cells  # noqa: E402
+from lib.nao_gvae.backbones import ABLATIONS  # noqa: E402
 from lib.nao_gvae.search import _config  # noqa: E402
 from lib.nao_gvae.train import warm_start  # noqa: E402
 from lib.search import run_search  # noqa: E402
@@ -66,8 +67,7 @@ def warm_start_report(benchmark, cells: int, seed: int = 0, pretrain_epochs: int
             "prior_uniqueness_%": 100 * len(set(valid)) / max(len(valid), 1)}  # fmt: skip
 
 
-VARIANTS = {"default": {}, "frozen": {"joint": False}, "arch2vec": {"backbone": "arch2vec"},
-            "arch2vec_frozen": {"backbone": "arch2vec", "joint": False}, "random": None}
+VARIANTS = {"default": {}, **ABLATIONS, "random": None}
 """Ablation variants of ``nao_gvae`` (hyper-parameters) and the random baseline (``None``)."""
 
 

@@ -37,7 +37,11 @@ from lib.nao_gvae.train import fine_tune, fine_tune_heads, fine_tune_pooled
 
 BACKBONES = ("dvae", "arch2vec")
 
-__all__ = ["BACKBONES", "Arch2VecBackbone", "DVAEBackbone", "load_arch2vec"]
+ABLATIONS = {"frozen": {"joint": False}, "arch2vec": {"backbone": "arch2vec"},
+             "arch2vec_frozen": {"backbone": "arch2vec", "joint": False}}
+"""The issue's ablations as ``nao_gvae`` hyper-parameters (the default is ``backbone="dvae", joint=True``)."""
+
+__all__ = ["ABLATIONS", "BACKBONES", "Arch2VecBackbone", "DVAEBackbone", "load_arch2vec"]
 
 
 def load_arch2vec(space, pretrain_epochs: int | None = None):
