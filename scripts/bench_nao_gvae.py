@@ -21,6 +21,13 @@
 
     python scripts/bench_nao_gvae.py --ablation --benchmarks nb201:cifar10 --budget 100 --seeds 0-2 --threads 1
 
+4. ``--shift-probe``: what arch2vec's decoder makes of moved latents (why the
+   ``arch2vec`` backbone rarely decodes a new cell): ``--recon-cells`` random
+   cells' per-node posterior means shifted by a random vector of each radius,
+   the same for every node (what a gradient step of heads on the node mean
+   does) or drawn per node; the share of valid decodings and of valid ones
+   that differ from the start cell.
+
 Torch uses ``--threads`` threads (2: the study's CPU budget).
 """
 
@@ -94,6 +101,30 @@ def ablation_report(bench, variants: list[str], seeds: list[int], budget: int) -
     return rows
 
 
+def shift_probe(benchmark, cells: int, radii=(0.1, 0.3, 1.0, 3.0, 10.0), seed: int = 0) -> list[dict]:
+    """Validity and change of arch2vec decodings of shifted per-node posterior means (see the module docstring)."""
+    from lib.latent.joint_heads import PooledJointVAE
+    from lib.nao_gvae.backbones import load_arch2vec
+
+    space = benchmark.space
+    model = PooledJointVAE(load_arch2vec(space).model.eval(), 16)
+    rng = np.random.default_rng(seed)
+    sample = [space.sample(rng) for _ in range(cells)]
+    z = model.embed_nodes(*encode_dense(space, sample))
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for shared in (True, False):
+        for r in radii:
+            d = torch.randn(len(z), 1 if shared else z.shape[1], z.shape[2], generator=generator)
+            decoded = decode_cells(space, *model.generate(z + r * d / d.norm(dim=-1, keepdim=True)))
+            valid = [(c, o) for c, o in zip(decoded, sample) if c is not None]
+            rows.append({"shift": "same for every node" if shared else "per node", "radius": r,
+                         "valid_%": 100 * len(valid) / cells,
+                         "changed_valid_%": 100 * sum(space.key(c) != space.key(o) for c, o in valid) / cells})  # fmt: skip
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--benchmarks", default="nbgraph:cora,nb201:cifar10")
@@ -106,9 +137,15 @@ def main(argv=None) -> None:
     parser.add_argument("--ablation", action="store_true", help="run the ablation variants instead (see above)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", default=None, help="JSON file for the ablation rows")
+    parser.add_argument("--shift-probe", action="store_true", help="arch2vec decodings of shifted latents (see above)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     seeds = parse_int_list(args.seeds, name="--seeds")
+    if args.shift_probe:
+        for spec in args.benchmarks.split(","):
+            print(spec, "mean node-latent shift probe (arch2vec):")
+            shift_probe(parse_benchmark(spec), args.recon_cells)
+        return
     if args.ablation:
         variants = [v.strip() for v in args.variants.split(",") if v.strip()]
         unknown = sorted(set(variants) - set(VARIANTS))
