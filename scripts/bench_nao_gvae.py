@@ -151,11 +151,12 @@ def main(argv=None) -> None:
         unknown = sorted(set(variants) - set(VARIANTS))
         if unknown:
             parser.error(f"unknown variant(s) {unknown}; choose from {sorted(VARIANTS)}")
+        version = code_version()  # at the start: the code that ran
         for spec in args.benchmarks.split(","):
             rows = ablation_report(parse_benchmark(spec), variants, seeds, args.budget)
             if args.out:
                 Path(args.out).write_text(json.dumps({"benchmark": spec, "budget": args.budget, "seeds": seeds,
-                                                      "code_version": code_version(), "rows": rows}, indent=1))
+                                                      "code_version": version, "rows": rows}, indent=1))
         return
     for spec in args.benchmarks.split(","):
         bench = parse_benchmark(spec)
