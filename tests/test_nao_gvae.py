@@ -208,3 +208,190 @@ def test_through_the_harness_spends_the_budget_and_beats_random(tiny_warm, monke
         best.append(max(r["val_acc"] for r in run.records))
         rand.append(max(r["val_acc"] for r in run_search("nb201:cifar10", "random", 50, seed).records))
     assert np.mean(best) > np.mean(rand), (best, rand)
+
+
+# --------------------------------------------------------------------------- ablations: backbone × joint
+
+VARIANTS = [("dvae", True), ("dvae", False), ("arch2vec", True), ("arch2vec", False)]
+SMALL = dict(init_size=8, cells_per_round=6, steps=10, step_size=10.0, finetune_epochs=2, hidden_dim=16)
+
+
+@pytest.fixture
+def tiny_arch2vec(monkeypatch, tmp_path):
+    """A tiny arch2vec GIN VAE (hidden 32, 2 epochs on 2,000 NB201 cells) in place of the cached default."""
+    from lib.arch2vec.config import default_config as arch2vec_default
+    from lib.arch2vec.train import pretrain
+
+    monkeypatch.setenv("LATENT_NAS_DATA", str(tmp_path))
+    ops, adj = NB201Space().pretraining_tensors()
+    rows = torch.as_tensor(np.random.default_rng(1).choice(len(ops), 2000, replace=False))
+    pre = pretrain(arch2vec_default("nb201", hidden_dim=32, epochs=2), data=(ops[rows], adj[rows]), device="cpu",
+                   progress=False, threads=1)  # fmt: skip
+    monkeypatch.setattr(nao_search, "load_arch2vec", lambda space, epochs=None: pre)
+    return pre
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _snapping_generate(space, dim: int, stride: int = 79, count: int = 200):
+    """A stand-in decoder: a latent point → the pool cell whose fixed random code has the largest dot product
+    with it (so decodings are valid, depend on every gradient step, and repeat, giving known cells too)."""
+    from lib.latent.decode import node_labels
+
+    cells = list(space.enumerate())[::stride][:count]
+    ops, adj = encode_dense(space, cells)
+    labels, edges = node_labels(ops, threshold=0.5), adj.to(torch.int8)
+    codes = torch.randn(len(cells), dim, generator=torch.Generator().manual_seed(0))
+
+    def generate(self, z):
+        i = (z @ codes.T).argmax(1)
+        return labels[i], edges[i]
+
+    return generate
+
+
+def _digest(keys) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+
+
+def test_default_queries_are_those_of_the_code_before_the_ablations(tiny_warm, one_thread, monkeypatch):
+    """Keys recorded from the code before ``backbone``/``joint`` existed (commit af1773f), one torch thread."""
+    hp = dict(init_size=8, cells_per_round=6, steps=10, step_size=10.0, finetune_epochs=2)
+    expected = {(False, 0.0): "3b5dc8b153200869", (True, 0.0): "5d311532b896ea71", (True, 0.7): "8b64fa94301677f2"}
+    for patched, lam in expected:
+        if patched:
+            monkeypatch.setattr(type(tiny_warm.model.decoder), "generate", _snapping_generate(NB201Space(), 8))
+        for extra in ({}, {"backbone": "dvae", "joint": True}):  # the defaults, implicit and explicit
+            method = nao_search.NaoGVAE(lam=lam, **hp, **extra)
+            oracle = _Oracle(budget=30)
+            method.search(oracle, np.random.default_rng(0))
+            assert _digest(oracle.queried) == expected[patched, lam], (patched, lam, extra)
+            if patched:
+                assert method.run_stats()["totals"]["new"] > 0  # decodings were queried, not only random fill
+
+
+@pytest.mark.parametrize("backbone,joint", VARIANTS)
+def test_every_variant_spends_the_budget_on_valid_decodings(backbone, joint, tiny_warm, tiny_arch2vec):
+    torch.manual_seed(0)
+    method = nao_search.NaoGVAE(backbone=backbone, joint=joint, **SMALL)
+    oracle = _Oracle(budget=30)
+    method.search(oracle, np.random.default_rng(0))
+    assert len(oracle.queried) == len(set(oracle.queried)) == 30
+    assert all(oracle.space.validate(c) is not None for c in oracle.asked)
+    stats = method.run_stats()
+    assert stats["totals"]["queried"] == sum(r["queried"] for r in stats["rounds"]) == 30 - 8
+    for r in stats["rounds"]:
+        assert r["invalid"] + r["known"] + r["unmeasured"] + r["new"] > 0
+        assert r["queried"] <= r["new"] or r["random_fill"] == r["queried"]
+    expected = type(method.latent_model).__name__
+    assert expected == {"dvae": "DVAEBackbone", "arch2vec": "Arch2VecBackbone"}[backbone]
+
+
+@pytest.mark.parametrize("backbone,joint", VARIANTS)
+def test_every_variant_counts_invalid_decodings_and_never_queries_them(backbone, joint, tiny_warm, tiny_arch2vec,
+                                                                       monkeypatch):  # fmt: skip
+    def invalid(self, z):  # every slot padding: no cell of the space
+        n = NB201Space().max_nodes
+        return torch.full((len(z), n), -1), torch.zeros(len(z), n, n, dtype=torch.int8)
+
+    from lib.nao_gvae.backbones import Arch2VecBackbone, DVAEBackbone
+
+    monkeypatch.setattr(DVAEBackbone if backbone == "dvae" else Arch2VecBackbone, "generate", invalid)
+    method = nao_search.NaoGVAE(backbone=backbone, joint=joint, **{**SMALL, "max_widen": 1})
+    oracle = _Oracle(budget=20)
+    method.search(oracle, np.random.default_rng(0))
+    assert len(oracle.queried) == 20
+    assert all(oracle.space.validate(c) is not None for c in oracle.asked)
+    for r in method.rounds:  # the first try, one widening, one restart: every point invalid
+        assert r["new"] == 0 and r["invalid"] == 2 * min(10, r["labelled"]) + 10
+        assert r["random_fill"] == r["queried"] > 0
+
+
+def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("backbone", ["dvae", "arch2vec"])
+def test_frozen_backbone_stays_bit_identical_while_the_heads_learn(backbone, tiny_warm, tiny_arch2vec):
+    from lib.nao_gvae.backbones import Arch2VecBackbone
+
+    if backbone == "dvae":
+        before = {"encoder": _state(tiny_warm.model.encoder), "decoder": _state(tiny_warm.model.decoder)}
+        heads_before = _state(tiny_warm.model.heads)
+    else:
+        before = {"vae": _state(tiny_arch2vec.model)}
+        config = nao_search._config(NB201Space(), "cheap", None, SMALL["hidden_dim"])
+        heads_before = _state(Arch2VecBackbone(tiny_arch2vec, config, False, 8).model.heads)
+    for joint in (False, True):
+        method = nao_search.NaoGVAE(backbone=backbone, joint=joint, **SMALL)
+        method.search(_Oracle(budget=30), np.random.default_rng(0))
+        model = method.latent_model.model
+        parts = {"encoder": model.encoder, "decoder": model.decoder} if backbone == "dvae" else {"vae": model.vae}
+        frozen = all(_same(before[k], _state(m)) for k, m in parts.items())
+        assert frozen is (not joint), (backbone, joint)  # joint training changes them, so the check can fail
+        assert not _same(heads_before, _state(model.heads)), (backbone, joint)
+    # the search trained copies: the loaded models are untouched either way
+    assert _same(before[next(iter(before))], _state(tiny_warm.model.encoder if backbone == "dvae" else tiny_arch2vec.model))
+
+
+def test_move_nodes_moves_the_node_mean_as_the_graph_ascent_does():
+    from lib.latent.dag_gru import latent_ascent
+    from lib.latent.joint_heads import move_nodes, prediction_heads, HeadsOnly
+
+    torch.manual_seed(0)
+    heads = HeadsOnly(prediction_heads(4, 8))
+    z = torch.randn(3, 5, 4)
+    moved = move_nodes(heads, z, (1.0, -0.5), steps=4, step_size=0.3)
+    graph = latent_ascent(heads, z.mean(1), (1.0, -0.5), steps=4, step_size=0.3)
+    assert torch.allclose(moved.mean(1), graph, atol=1e-6)
+    assert torch.allclose(moved - moved.mean(1, keepdim=True), z - z.mean(1, keepdim=True), atol=1e-6)
+    assert not torch.allclose(moved, z)
+
+
+def test_ablation_parameters_are_checked():
+    with pytest.raises(ParameterError, match="backbone"):
+        nao_search.NaoGVAE(backbone="gin")
+    with pytest.raises(ParameterError, match="joint"):
+        nao_search.NaoGVAE(joint="maybe")
+
+
+@pytest.mark.parametrize("backbone,joint", VARIANTS[1:])
+def test_variants_through_the_harness_never_see_test_accuracy(backbone, joint, tiny_warm, tiny_arch2vec, monkeypatch):
+    from lib.benchmark import Benchmark, load_benchmark
+    from lib.search import run_search
+
+    monkeypatch.setattr(nao_search.NaoGVAE, "prepare", classmethod(lambda cls, benchmark, **_: None))
+    bench = load_benchmark("nb201", "cifar10")
+    hp = dict(backbone=backbone, joint=joint, **SMALL)
+    first = run_search(bench, "nao_gvae", 30, 0, **hp)
+    assert first.metadata["num_queried"] == 30 == len(set(first.keys))
+    assert first.metadata["hyperparameters"]["backbone"] == backbone and first.metadata["hyperparameters"]["joint"] is joint
+    stats = first.metadata["method_stats"]
+    assert stats["totals"]["queried"] == 30 - 8
+    table = bench.table.copy()
+    table["test_acc"] = np.random.default_rng(0).permutation(table["test_acc"].to_numpy())
+    again = run_search(Benchmark(bench.name, bench.dataset, bench.space, table), "nao_gvae", 30, 0, **hp)
+    assert again.keys == first.keys
+
+
+def test_prepare_names_the_model_the_backbone_loads(tiny_warm, tiny_arch2vec, monkeypatch):
+    from lib.benchmark import load_benchmark
+    from lib.latent.train import model_identity
+
+    monkeypatch.setattr(nao_search, "warm_start", lambda config, **_: tiny_warm)
+    bench = load_benchmark("nb201", "cifar10")
+    assert nao_search.NaoGVAE.prepare(bench, backbone="arch2vec") == model_identity(tiny_arch2vec)
+    assert nao_search.NaoGVAE.prepare(bench) == model_identity(tiny_warm)
+    assert model_identity(tiny_arch2vec)["digest"] != model_identity(tiny_warm)["digest"]

@@ -23,10 +23,16 @@ It never stalls: with fewer new cells than wanted the step is doubled
 (``widened``, at most ``max_widen`` times), then ``top_k`` random ``N(0, I)``
 starts ascend with ``restart_step`` (the authors' 10; ``restarts``), and a
 round with still nothing new queries random unqueried pool cells
-(``random_fill``). Every round's counts are kept in :attr:`NaoGVAE.rounds`:
-the harness has no field for method diagnostics, so a run through
-:func:`lib.search.run_search` does not return them; call ``search`` on a
-:class:`~lib.search.SearchOracle` to read them.
+(``random_fill``). Every round's counts are kept in :attr:`NaoGVAE.rounds`
+and reach the run record through :meth:`NaoGVAE.run_stats`
+(``metadata["method_stats"]``).
+
+Ablations (hyper-parameters; :mod:`lib.nao_gvae.backbones`): ``joint=False``
+freezes the encoder and decoder and trains only the heads on the frozen ``μ``;
+``backbone="arch2vec"`` searches in arch2vec's pretrained GIN VAE (per-node
+latents, the heads on their node mean, every node shifted by the mean's
+gradient steps, decoded by arch2vec's decoder). Their decodings are counted
+exactly as the default's; an invalid one is never queried.
 
 Differences from the authors, on purpose: labels cost queries (semi-supervised,
 iterative); targets are scaled over the *queried* cells, not over the table
@@ -36,20 +42,20 @@ warm-start schedule.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections import Counter
 
 import numpy as np
 import torch
 
-from lib.config import ParameterError, check_float, check_int
+from lib.config import ParameterError, check_bool, check_choice, check_float, check_int
 from lib.encoding import encode_dense
 from lib.errors import BudgetExhaustedError
 from lib.latent.dag_gru import JointDAGVAE, latent_ascent
 from lib.latent.decode import decode_cells
+from lib.nao_gvae.backbones import BACKBONES, Arch2VecBackbone, DVAEBackbone, load_arch2vec
 from lib.nao_gvae.config import config_for_space
-from lib.nao_gvae.train import fine_tune, model_identity, warm_start
+from lib.nao_gvae.train import model_identity, warm_start
 from lib.search import register_method
 
 __all__ = ["NaoGVAE", "ascend", "objective", "pool_tensors", "prepare_model"]
@@ -81,8 +87,11 @@ def _config(space, schedule: str, pretrain_epochs: int | None, hidden_dim: int |
 
 
 def prepare_model(benchmark, schedule: str = "cheap", pretrain_epochs: int | None = None,
-                  hidden_dim: int | None = None, progress: bool = False) -> dict:  # fmt: skip
-    """Warm-starts (or loads) the space's model and returns its identity for the run record."""
+                  hidden_dim: int | None = None, progress: bool = False, backbone: str = "dvae") -> dict:  # fmt: skip
+    """Warm-starts (or loads) the space's model and returns its identity for the run record: the D-VAE warm
+    start's, or with ``backbone="arch2vec"`` arch2vec's pretrained model's (the one the search loads)."""
+    if backbone == "arch2vec":
+        return model_identity(load_arch2vec(benchmark.space, pretrain_epochs))
     return model_identity(warm_start(_config(benchmark.space, schedule, pretrain_epochs, hidden_dim), progress=progress))
 
 
@@ -123,6 +132,13 @@ class NaoGVAE:
         pretrain_epochs: Override of the warm-start epochs. hidden_dim: Override of the model width.
         cmplx_weight: Override of the complexity head's MSE weight in fine-tuning (``0``: the "without the
             complexity head" ablation; the warm start has no labels, so it is unchanged).
+        backbone: ``"dvae"`` (the D-VAE-style joint model, default) or ``"arch2vec"`` (arch2vec's cached
+            pretrained GIN VAE, per-node latents, the heads on their node mean; ``pretrain_epochs`` then
+            overrides arch2vec's pretraining epochs and ``hidden_dim`` the heads' width); see
+            :mod:`lib.nao_gvae.backbones`.
+        joint: ``True`` (default): the backbone is fine-tuned with the heads every round (reconstruction + KL +
+            both MSE terms). ``False``: the "without joint training" ablation — the encoder and decoder stay
+            as loaded, only the heads learn on the frozen ``μ``, on the same batches and optimiser steps.
     """
 
     version = 1
@@ -130,13 +146,15 @@ class NaoGVAE:
     @classmethod
     def prepare(cls, benchmark, **hp) -> dict:
         """Warm-starts or loads the space's model; its identity enters the run's identity."""
-        return prepare_model(benchmark, hp.get("schedule", "cheap"), hp.get("pretrain_epochs"), hp.get("hidden_dim"))
+        return prepare_model(benchmark, hp.get("schedule", "cheap"), hp.get("pretrain_epochs"), hp.get("hidden_dim"),
+                             backbone=hp.get("backbone", "dvae"))  # fmt: skip
 
     def __init__(self, lam: float = 0.0, complexity: str = "params_M", init_size: int = 16,
                  cells_per_round: int = 10, top_k: int = 10, steps: int = 100, step_size: float = 1000.0,
                  restart_step: float = 10.0, max_widen: int = 3, finetune_epochs: int = 3,
                  finetune_lr: float | None = None, schedule: str = "cheap", pretrain_epochs: int | None = None,
-                 hidden_dim: int | None = None, cmplx_weight: float | None = None):  # fmt: skip
+                 hidden_dim: int | None = None, cmplx_weight: float | None = None, backbone: str = "dvae",
+                 joint: bool = True):  # fmt: skip
         self.lam = check_float("lam", lam, min=0.0)
         if not isinstance(complexity, str) or not complexity:
             raise ParameterError(f"complexity must name a cost column of the benchmark (e.g. 'params_M'), got {complexity!r}")
@@ -154,7 +172,10 @@ class NaoGVAE:
             raise ParameterError(f"schedule must be 'cheap' or 'paper', got {schedule!r}")
         self.schedule, self.pretrain_epochs, self.hidden_dim = schedule, pretrain_epochs, hidden_dim
         self.cmplx_weight = None if cmplx_weight is None else check_float("cmplx_weight", cmplx_weight, min=0.0)
+        self.backbone = check_choice("backbone", backbone, BACKBONES)
+        self.joint = check_bool("joint", joint)
         self.rounds: list[dict] = []
+        self.latent_model = None
 
     def run_stats(self) -> dict:
         """What the run record keeps (``metadata["method_stats"]``): per round the invalid / known /
@@ -180,10 +201,17 @@ class NaoGVAE:
 
     def search(self, oracle, rng: np.random.Generator) -> None:
         space = oracle.space
-        warm = warm_start(_config(space, self.schedule, self.pretrain_epochs, self.hidden_dim))
-        config, model = warm.config, copy.deepcopy(warm.model).cpu()
+        config = _config(space, self.schedule, self.pretrain_epochs, self.hidden_dim)
+        if self.backbone == "dvae":
+            warm = warm_start(config)
+            config = warm.config
         if self.cmplx_weight is not None:
             config = dataclasses.replace(config, cmplx_weight=self.cmplx_weight)
+        if self.backbone == "dvae":
+            model = DVAEBackbone(warm, config, self.joint)
+        else:
+            model = Arch2VecBackbone(load_arch2vec(space, self.pretrain_epochs), config, self.joint, space.max_nodes)
+        self.latent_model = model  # the backbone as trained by this search (read by tests and notebook 03)
         pool = oracle.pool()
         ops, adj, index = pool_tensors(oracle)
         state = {"queried": np.zeros(len(pool), dtype=bool), "chosen": [], "acc": [], "cost": []}
@@ -209,18 +237,18 @@ class NaoGVAE:
     def _round(self, oracle, rng, model, config, ops, adj, index, state, evaluate) -> None:
         space, queried, chosen = oracle.space, state["queried"], state["chosen"]
         targets = np.stack([_scale(np.asarray(state["acc"])), _scale(np.asarray(state["cost"]))], axis=1)
-        fine_tune(model, config, ops, adj, np.asarray(chosen), targets, epochs=self.finetune_epochs,
-                  seed=int(rng.integers(2**31)), lr=self.finetune_lr)  # fmt: skip
+        model.tune(ops, adj, np.asarray(chosen), targets, epochs=self.finetune_epochs,
+                   seed=int(rng.integers(2**31)), lr=self.finetune_lr)  # fmt: skip
         want = self.cells_per_round  # not capped by the remaining budget: the first b queries never depend on it (anytime)
         score = targets[:, 0] - self.lam * targets[:, 1]
         starts = np.asarray(chosen)[np.argsort(-score, kind="stable")[: self.top_k]]
-        z0 = model.embed(ops[starts], adj[starts])
+        z0 = model.starts(ops[starts], adj[starts])
         counts: Counter = Counter()
         taken: list[int] = []
         step, widened, restarts = self.step_size, 0, 0
         while True:
-            z = ascend(model, z0, self.lam, self.steps, step)
-            labels, edges = model.decoder.generate(z)
+            z = model.ascend(z0, self.lam, self.steps, step)
+            labels, edges = model.generate(z)
             self.classify(decode_cells(space, labels, edges), index, queried, space, counts, taken)
             if len(taken) >= want:
                 break
@@ -229,7 +257,7 @@ class NaoGVAE:
                 step *= 2.0
             elif restarts < 1:
                 restarts += 1
-                z0 = torch.as_tensor(rng.standard_normal((self.top_k, model.latent_dim)), dtype=torch.float32)
+                z0 = model.random_starts(rng, self.top_k)
                 step = self.restart_step
             else:
                 break
