@@ -26,6 +26,35 @@ if XDIST_WORKER:
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["MKL_NUM_THREADS"] = "1"
 
+from lib.paths import find_data_file  # noqa: E402  (after the thread settings, in case it imports torch)
+
+HAS_NB201 = find_data_file("nb201/nb201_cells.csv.gz") is not None or find_data_file("nb201/nb201_cells.parquet") is not None
+HAS_NB101 = find_data_file("nb101/nb101_20k_metrics.csv.gz") is not None
+HAS_NB101_ALL = find_data_file("nb101/nb101_cells.csv.gz") is not None
+
+needs_nb201 = pytest.mark.skipif(not HAS_NB201, reason="NB201 table not found (put ../shared/data beside the project)")
+needs_nb101 = pytest.mark.skipif(not HAS_NB101, reason="NB101 metrics table not found (../shared/data/nb101)")
+needs_nb101_all = pytest.mark.skipif(not HAS_NB101_ALL, reason="NB101 structures table not found (../shared/data/nb101)")
+
+
+@pytest.fixture
+def temporary_method():
+    """Registers test-only search methods (``@temporary_method("name")``) and removes them afterwards."""
+    from lib.search import register_method, registry
+
+    added = []
+
+    def add(name: str):
+        def decorate(cls):
+            added.append(name)
+            return register_method(name)(cls)
+
+        return decorate
+
+    yield add
+    for name in added:
+        registry._REGISTRY.pop(name, None)
+
 
 SHARED_FIXTURE_MODULES = {
     "tests/test_agnet.py": "tiny_nb201: a generator pretrained on 2,000 NB201 cells",
