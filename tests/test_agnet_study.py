@@ -104,3 +104,15 @@ def test_comparison_rows_pair_runs_per_objectives_and_bound(store, cora):
     assert table.set_index("dataset").loc["cora | val_acc,latency_ms", "mean_difference"] == pytest.approx(
         (mine["nsga2"] - mine["random"]).mean())
 
+
+def test_joint_curves_end_where_the_table_does(store):
+    from lib.agnet.study import joint_curves
+
+    curves = joint_curves(store, {("nbgraph", "cora"): ("latency_ms",)})[("nbgraph", "cora", "val_acc,latency_ms")]
+    rows, _ = joint_rows(store, {("nbgraph", "cora"): ("latency_ms",)}, [40])
+    assert set(curves) == {"nsga2", "random"} and curves["nsga2"].shape == (2, 40)
+    table = rows[rows["method"] == "nsga2"].sort_values("seed")["hv_test"].to_numpy()
+    assert np.allclose(np.sort(curves["nsga2"][:, -1]), np.sort(table))
+    # scored with test accuracies, a curve may dip (the front is chosen on validation accuracy), but stays a share
+    assert ((curves["random"] >= 0) & (curves["random"] <= 1)).all()
+

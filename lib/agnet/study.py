@@ -26,7 +26,8 @@ from lib.benchmark import TEST, VAL, load_benchmark
 from lib.config import ParameterError
 from lib.errors import DataMissingError
 from lib.search.multiobjective import (Constraint, Objectives, ObjectivesError, achieved_front, constrained_table,
-                                       cost_metrics, default_bounds, hypervolume_table, true_front)  # fmt: skip
+                                       cost_metrics, default_bounds, hypervolume_curves, hypervolume_table,
+                                       true_front)  # fmt: skip
 from lib.search.report import run_label
 from lib.search.store import ResultStore
 from lib.search.trajectory import Trajectory
@@ -149,6 +150,26 @@ def joint_rows(store: ResultStore, spec: dict[tuple[str, str], Sequence[str]], b
             fronts[(name, dataset, str(objectives))] = (truth_frame, achieved)
     frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     return frame, fronts
+
+
+def joint_curves(store: ResultStore, spec: dict[tuple[str, str], Sequence[str]]) -> dict[tuple[str, str, str], dict]:
+    """Hypervolume against queries: ``{(benchmark, dataset, objectives): {method: (runs × queries) array}}``.
+
+    The same runs as :func:`joint_rows` (joint runs, ``nao_gvae`` with ``lam > 0``, random search), scored
+    with test accuracies where the benchmark has them, each method cut to its shortest run.
+    """
+    out = {}
+    for (name, dataset), costs in spec.items():
+        bench = load_benchmark(name, dataset)
+        runs = [as_joint(t) for t in store.load_all(name, dataset)
+                if not (t.metadata.get("hyperparameters") or {}).get("constraint")]
+        for cost in costs:
+            objectives = Objectives.parse(f"{VAL},{cost}").validate(bench)
+            curves = hypervolume_curves(runs, bench, objectives, metric=TEST if bench.has_test else VAL,
+                                        label=_joint_label)  # fmt: skip
+            if curves:
+                out[(name, dataset, str(objectives))] = curves
+    return out
 
 
 def _constraint_of(meta: dict, bench) -> str | None:
