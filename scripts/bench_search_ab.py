@@ -101,22 +101,28 @@ VARIANTS = {
 }
 
 
-def _same_model(bench, record: dict) -> bool:
+def _same_model(bench, record: dict, pretrain_epochs: int | None = None) -> bool:
     """Whether a recorded run applies here: arch2vec_bo's keys only with the very model they were recorded with."""
     if "model_digest" not in record:
         return True
     from lib.arch2vec.train import config_for_space, pretrain, state_digest
 
-    return state_digest(pretrain(config_for_space(bench.space), progress=False).model) == record["model_digest"]
+    config = config_for_space(bench.space, **({} if pretrain_epochs is None else {"epochs": pretrain_epochs}))
+    return state_digest(pretrain(config, progress=False).model) == record["model_digest"]
 
 
-def timed_run(bench, method: str, budget: int, seed: int, patches) -> tuple[float, float, list[str]]:
+def _hyperparameters(method: str, pretrain_epochs: int | None) -> dict:
+    return {"pretrain_epochs": pretrain_epochs} if pretrain_epochs is not None and method.startswith("arch2vec") else {}
+
+
+def timed_run(bench, method: str, budget: int, seed: int, patches,
+              pretrain_epochs: int | None = None) -> tuple[float, float, list[str]]:  # fmt: skip
     """Wall-clock and CPU seconds (this process) of one run, and its queried keys."""
     with ExitStack() as stack:
         for owner, attribute, value in patches:
             stack.enter_context(mock.patch.object(owner, attribute, value))
         start, cpu = time.perf_counter(), time.process_time()
-        keys = list(run_search(bench, method, budget, seed).keys)
+        keys = list(run_search(bench, method, budget, seed, **_hyperparameters(method, pretrain_epochs)).keys)
         return time.perf_counter() - start, time.process_time() - cpu, keys
 
 
@@ -128,7 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--pretrain-epochs", type=int, default=None,
+                        help="arch2vec pretraining epochs (default: the paper's; fewer for a quick check of the keys)")
     args = parser.parse_args(argv)
+    if args.pretrain_epochs is not None and args.pretrain_epochs < 1:
+        parser.error(f"--pretrain-epochs must be at least 1, got {args.pretrain_epochs}")
     torch.set_num_threads(args.threads)
     methods = args.methods.split(",")
     unknown = sorted(set(methods) - set(VARIANTS))
@@ -138,11 +148,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"code {code_version()}, torch {torch.__version__}, torch threads {torch.get_num_threads()}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, cpu cores {os.cpu_count()}, "
           f"load average at the start {os.getloadavg()}")  # fmt: skip
-    print(f"{args.benchmark}, budget {args.budget}, seeds {seeds}, rounds {args.rounds}")
+    print(f"{args.benchmark}, budget {args.budget}, seeds {seeds}, rounds {args.rounds}, arch2vec pretraining epochs "
+          f"{args.pretrain_epochs or 'of the paper'}")
     bench = load_benchmark(*args.benchmark.split(":"))
-    recorded_runs = [x for x in json.loads(RECORDED.read_text())["runs"] if _same_model(bench, x)]
+    recorded_runs = [x for x in json.loads(RECORDED.read_text())["runs"] if _same_model(bench, x, args.pretrain_epochs)]
     for method in methods:
-        run_search(bench, method, 20, 0)  # warm-up, untimed
+        run_search(bench, method, 20, 0, **_hyperparameters(method, args.pretrain_epochs))  # warm-up, untimed
     times: dict[tuple[str, str], list[float]] = {}
     cpu_times: dict[tuple[str, str], list[float]] = {}
     all_same = True
@@ -154,7 +165,8 @@ def main(argv: list[str] | None = None) -> None:
                 names = list(VARIANTS[method])
                 keys = {}
                 for name in names if r % 2 == 0 else names[::-1]:
-                    seconds, cpu, keys[name] = timed_run(bench, method, args.budget, seed, VARIANTS[method][name])
+                    seconds, cpu, keys[name] = timed_run(bench, method, args.budget, seed, VARIANTS[method][name],
+                                                       args.pretrain_epochs)  # fmt: skip
                     times.setdefault((method, name), []).append(seconds)
                     cpu_times.setdefault((method, name), []).append(cpu)
                     print(f"  round {r + 1} seed {seed} {method:12} {name:5} {seconds:8.2f} s wall {cpu:8.2f} s cpu  "

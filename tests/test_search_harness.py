@@ -27,7 +27,7 @@ from lib.search import (
     register_method,
     run_search,
 )
-from lib.search.store import ResultStore
+from lib.search.store import ResultStore, StoredRuns
 
 
 @pytest.fixture(scope="module")
@@ -275,6 +275,34 @@ def test_store_reuses_a_stored_run(cora, tmp_path, temporary_method):
     smaller = store.run(cora, "_test_counted", 4, 0)  # prefix of the stored budget-10 run
     assert len(calls) == 2 and smaller.records == first.records[:4]
     assert len(store.keys()) == 2
+
+
+def test_stored_runs_reuse_a_sweeps_run_and_its_prefix_and_count_them(cora, tmp_path, temporary_method):
+    calls = []
+
+    @temporary_method("_test_counted_runner")
+    class Counted:
+        def __init__(self, width: int = 1):
+            self.width = width
+
+        def search(self, oracle, rng):
+            calls.append(1)
+            while oracle.remaining:
+                oracle.query(oracle.sample_new(rng))
+
+    swept = ResultStore(tmp_path).run(cora, "_test_counted_runner", 12, 3)  # what a sweep stored
+    runs = StoredRuns(root=tmp_path)
+    same = runs(cora, "_test_counted_runner", 12, 3, width=1)  # the default written out: the same identity
+    cut = runs(cora, "_test_counted_runner", 5, 3)
+    assert len(calls) == 1 and same.keys == swept.keys and cut.keys == swept.keys[:5]
+    assert cut.metadata["derived_from_budget"] == 12
+    other = runs(cora, "_test_counted_runner", 12, 4)  # not stored: searched and stored
+    assert len(calls) == 2 and (runs.loaded, runs.ran) == (2, 1)
+    assert "2 runs loaded" in runs.summary() and "1 searched now" in runs.summary()
+    assert ResultStore(tmp_path).get(ResultStore.key_of(other)).keys == other.keys
+    fresh = StoredRuns(reuse=False)
+    assert fresh(cora, "_test_counted_runner", 12, 3).keys == swept.keys and len(calls) == 3
+    assert fresh.store is None and "not reused" in fresh.summary()
 
 
 def _write_runs(root: str, seeds: list[int]) -> None:

@@ -55,7 +55,8 @@ def test_arch2vec_bo_queries_what_it_queried_before(seed):
 
 def test_the_ab_benchmark_runs_old_and_new_code_paths_to_the_same_keys(capsys):
     # scripts/bench_search_ab.py is what the README's speed-ups are measured with: its reference variants
-    # (the pre-speed-work predictors and search loop) must run and query exactly what the current code queries
+    # (the pre-speed-work predictors and search loop) must run and query exactly what the current code queries.
+    # A 1-epoch arch2vec model serves: the old and new paths are compared on the same model.
     import importlib.util
 
     from lib.errors import DataMissingError
@@ -67,7 +68,7 @@ def test_the_ab_benchmark_runs_old_and_new_code_paths_to_the_same_keys(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--methods", "random"])  # no reference code path for it: a clear usage error
     try:
-        bench.main(["--methods", "arch2vec_bo,bananas", "--budget", "21", "--seeds", "1"])
+        bench.main(["--methods", "arch2vec_bo,bananas", "--budget", "21", "--seeds", "1", "--pretrain-epochs", "1"])
     except DataMissingError as exc:
         pytest.skip(str(exc))
     out = capsys.readouterr().out

@@ -119,14 +119,19 @@ def method_stats_rows(
     methods: Iterable[str] | None = None,
     label: Callable[[dict], str] = run_label,
 ) -> pd.DataFrame:
-    """One row per run that reported ``method_stats`` totals: benchmark, dataset, method, seed, budget and each total."""
+    """One row per run that reported ``method_stats`` totals: benchmark, dataset, method, seed, budget and each total.
+
+    A run cut from a larger stored run (:meth:`Trajectory.prefix`) carries the larger run's totals: its
+    ``budget`` column is then the larger run's budget, which the totals describe.
+    """
     rows = []
     for (name, dataset, method, seed), found in sorted(_by_label_and_seed(trajectories, label, methods).items()):
         for trajectory in found:
             totals = ((trajectory.metadata.get("method_stats") or {}).get("totals")) or {}
             if totals:
                 rows.append({"benchmark": name, "dataset": dataset, "method": method, "seed": seed,
-                             "budget": trajectory.budget, **totals})  # fmt: skip
+                             "budget": trajectory.metadata.get("derived_from_budget", trajectory.budget),
+                             **totals})  # fmt: skip
     return pd.DataFrame(rows)
 
 

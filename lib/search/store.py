@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,3 +179,55 @@ class ResultStore:
 
     def __repr__(self) -> str:
         return f"ResultStore({self.root})"
+
+
+class StoredRuns:
+    """:func:`~lib.search.harness.run_search` through a :class:`ResultStore`, for notebooks.
+
+    Calling it with a run's arguments loads the stored run of the same
+    identity (method, version, resolved hyper-parameters, table digest, model
+    digest, seed), or the prefix of a stored larger run of an anytime method;
+    only a run that is not stored is searched, and it is then stored. So a
+    notebook run after ``make study`` reads the sweeps' runs instead of
+    repeating them, and notebooks share their runs with each other.
+
+    Args:
+        reuse: ``False`` runs every search afresh and stores nothing (the
+            notebooks' ``reuse_runs`` parameter).
+        root: The store's folder (default ``results/runs``).
+
+    The counters :attr:`loaded` and :attr:`ran` and :meth:`summary` say how
+    many runs were read and how many searched; :attr:`code_versions` counts
+    the code versions of the loaded runs (a run stored by older code of the
+    same method version is reused: see :mod:`lib.search.audit`).
+    """
+
+    def __init__(self, reuse: bool = True, root: str | Path | None = None):
+        self.store = ResultStore(root) if reuse else None
+        self.loaded = 0
+        self.ran = 0
+        self.code_versions: Counter[str] = Counter()
+
+    def __call__(self, benchmark: Any, method: str, budget: int, seed: int, **hyperparameters: Any) -> Trajectory:
+        bench = parse_benchmark(benchmark)
+        if self.store is None:
+            self.ran += 1
+            return run_search(bench, method, budget, seed, **hyperparameters)
+        key = self.store.key(bench, method, budget, seed, **hyperparameters)
+        found = self.store.get(key)
+        if found is not None:
+            self.loaded += 1
+            self.code_versions[str(found.metadata.get("code_version", "unknown"))] += 1
+            return found
+        trajectory = run_search(bench, method, budget, seed, **hyperparameters)
+        self.store.put(trajectory)
+        self.ran += 1
+        return trajectory
+
+    def summary(self) -> str:
+        """One line: runs loaded (and their code versions) and runs searched now."""
+        if self.store is None:
+            return f"{self.ran} runs searched now (stored runs not reused)"
+        versions = ", ".join(f"{v} ×{n}" for v, n in self.code_versions.most_common())
+        return (f"{self.loaded} runs loaded from {self.store.root}" + (f" (code {versions})" if versions else "")
+                + f", {self.ran} searched now and stored there")

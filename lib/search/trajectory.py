@@ -126,7 +126,9 @@ class Trajectory:
         """The run cut after ``budget`` queries, as a run at that budget.
 
         Valid for anytime methods (``metadata["anytime"]``), whose first
-        queries do not depend on the budget.
+        queries do not depend on the budget. The metadata that describes the
+        whole search (``method_stats``, ``wall_time_s``) stays that of the
+        larger run, whose budget is kept as ``derived_from_budget``.
 
         Raises:
             ValueError: ``budget`` exceeds the run's budget, or the method is not anytime.
