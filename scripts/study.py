@@ -87,12 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - t0
         record["steps"].append({"step": name, "seconds": round(seconds, 1), "exit_status": status,
                                 "load_average_before": load, "load_average_after": os.getloadavg()})  # fmt: skip
+        record["total_seconds"] = round(time.perf_counter() - started, 1)
+        with atomic_target(out) as tmp:  # after every step: an interrupted study keeps the times it measured
+            tmp.write_text(json.dumps(record, indent=2) + "\n")
         print(f"== {name}: {seconds:.0f} s (exit status {status})", flush=True)
         if status:
             break
-    record["total_seconds"] = round(time.perf_counter() - started, 1)
-    with atomic_target(out) as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
     print(f"\n{'step':26} {'seconds':>8}")
     for step in record["steps"]:
         print(f"{step['step']:26} {step['seconds']:8.0f}")
