@@ -213,8 +213,12 @@ def test_cells_outside_the_pool_are_snapped_to_unqueried_pool_cells(standin, mon
 
 UNCONSTRAINED_DIGESTS = {  # sha256 of the 30 queried keys, recorded at af1773f (before the constrained variant)
     (0, ()): "7b99e310ecc5ef5f",  # TINY: every decoding invalid, each point snapped after max_tries steps
-    (1, (("joint_epochs", 5), ("lr", 1e-3), ("warm_epochs", 10))): "5b17ef3760e8fdbf",  # valid cells, snapped
 }
+# A second pin, seed 1 with joint_epochs=5, lr=1e-3, warm_epochs=10 (valid decodings) = "5b17ef3760e8fdbf",
+# held on the machine it was recorded on but not on another CPU of the same family (float kernels differ):
+# a bit-for-bit pin of trained weights is a property of the machine, so that case is checked below as
+# "the same seed repeats bit for bit, another seed does not" instead.
+TRAINED = (("joint_epochs", 5), ("lr", 1e-3), ("warm_epochs", 10))
 
 
 @pytest.mark.parametrize("seed, hp", list(UNCONSTRAINED_DIGESTS))
@@ -229,6 +233,29 @@ def test_unconstrained_queries_are_those_of_the_code_before_the_constrained_vari
     digest = hashlib.sha256("\n".join(standin.queried).encode()).hexdigest()[:16]
     assert digest == UNCONSTRAINED_DIGESTS[(seed, hp)]
     assert not {"constrained_steps", "projections", "infeasible_steps"} & set(method.run_stats()["totals"])
+
+
+def _queried_digest(oracle, seed, hp):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _run(oracle, seed=seed, **dict(hp))
+    finally:
+        torch.set_num_threads(threads)
+    digest = hashlib.sha256("\n".join(oracle.queried).encode()).hexdigest()[:16]
+    oracle.queried.clear()
+    return digest
+
+
+def test_trained_runs_repeat_bit_for_bit(standin, tmp_path, monkeypatch):
+    """With a trained warm start and valid decodings: a seed's queries repeat exactly (cached warm start or not)."""
+    first = _queried_digest(standin, 1, TRAINED)
+    again = _queried_digest(standin, 1, TRAINED)  # the warm start now comes from the cache
+    monkeypatch.setenv("LATENT_NAS_DATA", str(tmp_path / "fresh"))
+    retrained = _queried_digest(standin, 1, TRAINED)
+    other = _queried_digest(standin, 2, TRAINED)
+    assert first == again == retrained
+    assert other != first
 
 
 # --------------------------------------------------------------------------- the constrained variant

@@ -126,6 +126,34 @@ def test_nbgraph_keys_match_the_package():
     assert (link, ops) == ([0, 0, 0, 0], ["gin", "skip", "gin", "gcn"]) or space.key(space.from_native((link, ops)))
 
 
+@given(seed=seeds)
+@settings(max_examples=60, deadline=None)
+def test_nbgraph_validate_shortcut_equals_the_rebuild(seed):
+    """A cell already in topological numbering is returned as is; the full rebuild gives the same cell."""
+    from lib.spaces.nbgraph import link_ops_to_cell
+
+    space = NBGraphSpace()
+    rng = np.random.default_rng(seed)
+    cell = space.sample(rng)
+    assert cell.is_upper_triangular()
+    assert space.validate(cell) == link_ops_to_cell(*space._link_ops(cell))
+    inner = [int(v) for v in rng.permutation(np.arange(1, cell.num_nodes - 1))]
+    shuffled = cell.permute([0, *inner, cell.num_nodes - 1])
+    assert space.key(space.validate(shuffled)) == space.key(cell)
+    assert space.validate(shuffled).is_upper_triangular()
+
+
+def test_cycle_found_whatever_the_numbering():
+    adj = np.zeros((4, 4), dtype=int)
+    adj[0, 1] = adj[1, 2] = adj[2, 1] = adj[2, 3] = 1  # back edge 2 -> 1
+    with pytest.raises(InvalidCellError, match="cycle"):
+        Cell(adj, ["input", "a", "b", "output"])
+    with pytest.raises(InvalidCellError, match="0 or 1"):
+        Cell([[0, 2], [0, 0]], ["input", "output"])
+    with pytest.raises(InvalidCellError, match="0 or 1"):
+        Cell([[0, -1], [0, 0]], ["input", "output"])
+
+
 @pytest.mark.parametrize(
     "native, message",
     [

@@ -46,6 +46,7 @@ from lib.latent.predictors import DNGO
 from lib.search import register_method
 
 _EMBEDDINGS: dict[tuple, np.ndarray] = {}
+_ENCODED: dict[tuple, tuple] = {}  # dense pool encodings: they do not depend on the model
 
 FIXED_TARGET = {"nb101": 0.95}
 """The authors' EI target per space (accuracy fraction); 1.0 where not listed."""
@@ -84,8 +85,10 @@ def pool_embeddings(oracle, *, epochs: int | None = None, progress: bool = False
     pre = pretrain_replicate(_config(oracle.space, epochs), pretrain_seed, progress=progress)
     key = (state_digest(pre.model), oracle.pool_digest())
     if key not in _EMBEDDINGS:
-        ops, adj = encode_dense(oracle.space, oracle.pool())
-        _EMBEDDINGS[key] = embed_tensors(pre.model, ops, adj)
+        pool_key = (oracle.pool_digest(), tuple(oracle.space.vocabulary))
+        if pool_key not in _ENCODED:
+            _ENCODED[pool_key] = encode_dense(oracle.space, oracle.pool())
+        _EMBEDDINGS[key] = embed_tensors(pre.model, *_ENCODED[pool_key])
     return _EMBEDDINGS[key]
 
 

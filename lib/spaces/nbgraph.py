@@ -117,6 +117,10 @@ class NBGraphSpace(SearchSpace):
             raise InvalidCellError("the input cannot feed the output directly")
         if all(op == "skip" for op in cell.ops[1:-1]):
             raise InvalidCellError("a cell of only skip connections is not in NAS-Bench-Graph")
+        if cell.is_upper_triangular():
+            # Already in topological numbering: the checks above make the
+            # rebuild below give back this very adjacency and labels.
+            return cell
         link, ops = self._link_ops(cell)
         return link_ops_to_cell(link, ops)
 
