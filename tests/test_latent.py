@@ -196,6 +196,24 @@ def test_fit_is_deterministic_given_a_seed():
     assert history[0]["loss"] == runs[1][1][0]["loss"]
 
 
+def test_fit_multi_tensor_adam_gives_the_per_parameter_loop_s_weights(monkeypatch):
+    """fit's foreach Adam and clipping train the very model torch's default CPU loop trains (bit for bit)."""
+    import lib.latent.train as train
+
+    ops, adj = _tiny_data()
+
+    def run():
+        model, _ = fit(lambda: _tiny_vae(ops.shape[-1]), (ops, adj), vae_loss, epochs=3, batch_size=4, seed=5,
+                       grad_clip=0.5, device="cpu")  # fmt: skip
+        return state_digest(model)
+
+    fast = run()
+    monkeypatch.setattr(train, "adam", lambda params, lr, fused=False: torch.optim.Adam(params, lr=lr, foreach=False))
+    clip = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda p, c, foreach=None: clip(p, c, foreach=False))
+    assert run() == fast
+
+
 def test_fit_takes_a_built_model_too():
     """A built model keeps its initialisation; seeding then fixes the batches and the dropout noise."""
     ops, adj = _tiny_data()

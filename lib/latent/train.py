@@ -58,6 +58,17 @@ def state_digest(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+def adam(params, *, lr: float, fused: bool = False) -> torch.optim.Adam:
+    """Adam with betas (0.9, 0.999), eps 1e-8, on the multi-tensor (``foreach``) path unless ``fused``.
+
+    torch picks the per-parameter loop on CPU by default; the ``foreach``
+    kernels do the same arithmetic in fewer calls and give the same weights bit
+    for bit (tested), so every model trains faster and stays the model it was.
+    ``fused=True`` is faster still but rounds differently: a different model.
+    """
+    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, **({"fused": True} if fused else {"foreach": True}))
+
+
 def fit(
     model: nn.Module | Callable[[], nn.Module],
     data: Sequence[torch.Tensor],
@@ -106,7 +117,7 @@ def fit(
     if not isinstance(model, nn.Module):
         model = model()
     model = model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8)
+    optimizer = adam(model.parameters(), lr=lr)
     scheduler = None if plateau is None else torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **plateau)
     data = [t.to(device) for t in data]
     generator = torch.Generator().manual_seed(seed)
@@ -128,7 +139,7 @@ def fit(
             loss, parts = loss_fn(model, *(t[idx] for t in data))
             loss.backward()
             if grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip, foreach=True)
             optimizer.step()
             totals["loss"] += loss.item()
             for k, v in parts.items():
@@ -183,7 +194,7 @@ def fit_lean(
         model = model()
     model = model.to(device)
     params = [p for p in model.parameters()]
-    optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, **({"fused": True} if fused_adam else {}))
+    optimizer = adam(params, lr=lr, fused=fused_adam)
     data = [t.to(device) for t in data]
     generator = torch.Generator().manual_seed(seed)
     history = []
@@ -204,7 +215,7 @@ def fit_lean(
             loss, parts = loss_fn(model, *(t[i : i + batch_size] for t in shuffled))
             loss.backward()
             if grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+                torch.nn.utils.clip_grad_norm_(params, grad_clip, foreach=True)
             optimizer.step()
             totals["loss"] += loss.detach()
             for k, v in parts.items():
