@@ -131,7 +131,7 @@ class Cell:
 
     def is_upper_triangular(self) -> bool:
         """Whether every edge goes from a lower to a higher node index."""
-        return not np.tril(self._adj).any()
+        return _forward_only(self._adj)
 
     def fingerprint(self, label_map: Mapping[str, Hashable] | None = None) -> str:
         """Isomorphism-invariant hash of the cell (see :func:`wl_hash`).
@@ -224,8 +224,13 @@ def _reach(adj: np.ndarray, start: int) -> np.ndarray:
     return seen
 
 
+def _forward_only(adj: np.ndarray) -> bool:
+    """Whether every edge of ``adj`` goes from a lower to a higher index (nothing on or below the diagonal)."""
+    return not np.tril(adj).any()
+
+
 def _has_cycle(adj: np.ndarray) -> bool:
-    if not np.tril(adj).any():  # every edge goes forward: acyclic
+    if _forward_only(adj):  # every edge goes forward: acyclic
         return False
     indeg = adj.sum(axis=0).astype(int)
     stack = list(np.flatnonzero(indeg == 0))

@@ -224,36 +224,31 @@ TRAINED = (("joint_epochs", 5), ("lr", 1e-3), ("warm_epochs", 10))
 @pytest.mark.parametrize("seed, hp", list(UNCONSTRAINED_DIGESTS))
 def test_unconstrained_queries_are_those_of_the_code_before_the_constrained_variant(standin, seed, hp):
     """Bit for bit: the same seed queries the same cells as before ``constraint`` existed (one torch thread)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        method = _run(standin, seed=seed, **dict(hp))
-    finally:
-        torch.set_num_threads(threads)
-    digest = hashlib.sha256("\n".join(standin.queried).encode()).hexdigest()[:16]
+    digest, method = _queried_digest(standin, seed, hp)
     assert digest == UNCONSTRAINED_DIGESTS[(seed, hp)]
     assert not {"constrained_steps", "projections", "infeasible_steps"} & set(method.run_stats()["totals"])
 
 
 def _queried_digest(oracle, seed, hp):
+    """``(sha256 of the queried keys, the method)`` of one run on one torch thread; the stand-in is emptied for the next."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        _run(oracle, seed=seed, **dict(hp))
+        method = _run(oracle, seed=seed, **dict(hp))
     finally:
         torch.set_num_threads(threads)
     digest = hashlib.sha256("\n".join(oracle.queried).encode()).hexdigest()[:16]
     oracle.queried.clear()
-    return digest
+    return digest, method
 
 
 def test_trained_runs_repeat_bit_for_bit(standin, tmp_path, monkeypatch):
     """With a trained warm start and valid decodings: a seed's queries repeat exactly (cached warm start or not)."""
-    first = _queried_digest(standin, 1, TRAINED)
-    again = _queried_digest(standin, 1, TRAINED)  # the warm start now comes from the cache
+    first, _ = _queried_digest(standin, 1, TRAINED)
+    again, _ = _queried_digest(standin, 1, TRAINED)  # the warm start now comes from the cache
     monkeypatch.setenv("LATENT_NAS_DATA", str(tmp_path / "fresh"))
-    retrained = _queried_digest(standin, 1, TRAINED)
-    other = _queried_digest(standin, 2, TRAINED)
+    retrained, _ = _queried_digest(standin, 1, TRAINED)
+    other, _ = _queried_digest(standin, 2, TRAINED)
     assert first == again == retrained
     assert other != first
 

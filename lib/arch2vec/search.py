@@ -83,9 +83,10 @@ def pool_embeddings(oracle, *, epochs: int | None = None, progress: bool = False
             :func:`lib.arch2vec.train.pretrain_replicate`).
     """
     pre = pretrain_replicate(_config(oracle.space, epochs), pretrain_seed, progress=progress)
-    key = (state_digest(pre.model), oracle.pool_digest())
+    pool = oracle.pool_digest()
+    key = (state_digest(pre.model), pool)
     if key not in _EMBEDDINGS:
-        pool_key = (oracle.pool_digest(), tuple(oracle.space.vocabulary))
+        pool_key = (pool, tuple(oracle.space.vocabulary))
         if pool_key not in _ENCODED:
             _ENCODED[pool_key] = encode_dense(oracle.space, oracle.pool())
         _EMBEDDINGS[key] = embed_tensors(pre.model, *_ENCODED[pool_key])
